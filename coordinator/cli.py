@@ -1,0 +1,303 @@
+"""The `team` command: thin click commands that parse, call one function, and render."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from coordinator import views
+from coordinator.inbox_watch import ALL_STATES, collect, follow
+from coordinator.workspace import Team, init_workspace, open_team
+from protocol import (
+    MESSAGE_TYPES,
+    USER,
+    BadMessage,
+    Mailbox,
+    NotATeamWorkspace,
+    Task,
+    TaskFileError,
+    TaskStore,
+    TeamFileError,
+    UnknownRecipient,
+    make_message,
+    parse_payload,
+)
+from protocol.mailbox import MessageState
+from protocol.messages import is_agent_name
+
+
+class Context:
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self.out = Console(soft_wrap=True)
+
+    def team(self) -> Team:
+        try:
+            return open_team(self.workspace)
+        except (NotATeamWorkspace, TeamFileError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def _set_workspace(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Context).workspace = value
+
+
+# Accepted after the command too (`team status -w DIR`), as people type it.
+workspace_option = click.option(
+    "-w",
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    expose_value=False,
+    callback=_set_workspace,
+    help="The team's workspace (default: the current directory).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "-w",
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    envvar="TEAM_WORKSPACE",
+    help="The team's workspace (the directory holding .agents/). Env: TEAM_WORKSPACE.",
+)
+@click.version_option(package_name="agent-team")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path) -> None:
+    """A team of local-LLM coding agents that share one workspace.
+
+    The agents talk through inboxes under .agents/inboxes/ and work from numbered task files
+    under .agents/tasks/. These commands look at and talk to a team.
+
+    \b
+    Examples:
+      team init -w ./myproject        create a team in ./myproject
+      team status                     the tasks and who works on them
+      team inbox --follow             watch the messages as they arrive
+    """
+    ctx.obj = Context(workspace)
+
+
+@cli.command(short_help="Create a team in the workspace (idempotent).")
+@click.option("--task", default="", help="The task this team works on (kept in team.json).")
+@workspace_option
+@pass_context
+def init(c: Context, task: str) -> None:
+    """Create a team in the workspace: .agents/ with team.json and inboxes.
+
+    Safe to run again: an existing team keeps its id and everything on disk.
+
+    \b
+    Example:
+      team init -w ./myproject
+    """
+    team, created = init_workspace(c.workspace, task=task)
+    verb = "created" if created else "already there:"
+    c.out.print(f"{verb} team {team.info.id} in {team.layout.root}", highlight=False)
+    c.out.print("inboxes: " + ", ".join(team.layout.inbox_names()), highlight=False)
+
+
+@cli.command(short_help="Show the messages in the inboxes.")
+@click.argument("agent", required=False)
+@click.option("--all", "include_all", is_flag=True, help="Also handled and quarantined messages.")
+@click.option("--follow", "-f", is_flag=True, help="Keep running and show messages as they come.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="With --follow: stop after this many seconds (default: until Ctrl-C).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, for scripts.")
+@workspace_option
+@pass_context
+def inbox(
+    c: Context,
+    agent: str | None,
+    include_all: bool,
+    follow: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Show the messages waiting in AGENT's inbox (every inbox when AGENT is left out).
+
+    Pending messages are shown by default; --all adds the ones already handled and the
+    quarantined ones (with the reason they were refused).
+
+    \b
+    Examples:
+      team inbox                      what is waiting, in every inbox
+      team inbox coordinator --all    everything the coordinator received
+      team inbox --follow --json      stream every new message as JSON lines
+    """
+    team = c.team()
+    layout = team.layout
+    if agent is not None and agent not in layout.inbox_names():
+        known = ", ".join(layout.inbox_names()) or "none"
+        raise click.BadParameter(f"no inbox named {agent!r} (inboxes: {known})", param_hint="AGENT")
+    agents = [agent] if agent else layout.inbox_names()
+    states: tuple[MessageState, ...] = ALL_STATES if include_all else ("new",)
+    entries = collect(layout, agents, states, team.info.id)
+    if as_json:
+        for entry in entries:
+            _print_json(views.inbox_json(entry))
+    elif not follow or entries:
+        c.out.print(views.inbox_table(entries, show_state=include_all))
+        if not entries:
+            c.out.print(
+                "no messages" + ("" if include_all else " waiting (--all shows handled ones)")
+            )
+    if follow:
+        _follow(c, team, agent, entries, timeout, as_json)
+
+
+def _follow(
+    c: Context,
+    team: Team,
+    agent: str | None,
+    shown: list[Any],
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    # Everything already on disk counts as shown: only deliveries from now on are streamed.
+    agents = [agent] if agent else team.layout.inbox_names()
+    skip = {(e.agent, e.path.name) for e in collect(team.layout, agents, ALL_STATES, team.info.id)}
+    if not as_json:
+        c.out.print("following new messages (Ctrl-C to stop)...", style="dim")
+    try:
+        for entry in follow(team.layout, agent, team.info.id, skip=skip, timeout=timeout):
+            if as_json:
+                _print_json(views.inbox_json(entry))
+            else:
+                c.out.print(views.inbox_line(entry))
+    except KeyboardInterrupt:
+        pass
+
+
+def _print_json(record: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+@cli.command()
+@click.option("--to", "recipient", required=True, help="The agent whose inbox gets the message.")
+@click.option(
+    "--type",
+    "message_type",
+    required=True,
+    type=click.Choice(MESSAGE_TYPES),
+    help="The message type.",
+)
+@click.option("--payload", required=True, help="The payload, as a JSON object.")
+@click.option("--from", "sender", default=USER, show_default=True, help="Who the message is from.")
+@click.option("--reply-to", default=None, help="The id of the message this answers.")
+@workspace_option
+@pass_context
+def send(
+    c: Context,
+    recipient: str,
+    message_type: str,
+    payload: str,
+    sender: str,
+    reply_to: str | None,
+) -> None:
+    """Send one message into an agent's inbox. It is validated before it is delivered.
+
+    This is how you answer a plan_approval, and a handy way to poke an agent while debugging.
+
+    \b
+    Examples:
+      team send --to coordinator --type plan_approval \\
+          --payload '{"stage": "response", "approved": true}'
+      team send --to builder-storage --type shutdown_request --payload '{"reason": "done"}'
+    """
+    team = c.team()
+    try:
+        raw = json.loads(payload)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    if not is_agent_name(sender):
+        raise click.BadParameter(f"{sender!r} is not an agent name", param_hint="--from")
+    try:
+        body = parse_payload(message_type, raw)
+    except BadMessage as exc:
+        raise click.BadParameter(exc.reason, param_hint="--payload") from None
+    if recipient not in team.layout.inbox_names():
+        known = ", ".join(team.layout.inbox_names()) or "none"
+        raise click.BadParameter(
+            f"no inbox named {recipient!r} (inboxes: {known})", param_hint="--to"
+        )
+    message = make_message(
+        body, team=team.info.id, sender=sender, recipient=recipient, reply_to=reply_to
+    )
+    try:
+        delivered = Mailbox(team.layout, team.info.id).send(message)
+    except UnknownRecipient as exc:
+        raise click.ClickException(str(exc)) from None
+    c.out.print(
+        f"delivered {message.type} {message.id} to {recipient} (seq {delivered.seq})",
+        highlight=False,
+    )
+
+
+@cli.command()
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the team and tasks as one JSON object."
+)
+@workspace_option
+@pass_context
+def status(c: Context, as_json: bool) -> None:
+    """Show the team and its task DAG: each task's status, owner, attempt and dependencies.
+
+    \b
+    Examples:
+      team status
+      team status --json | jq '.tasks[] | select(.status == "failed")'
+    """
+    team = c.team()
+    tasks, problems = _read_tasks(TaskStore(team.layout))
+    if as_json:
+        _print_json(
+            {
+                "team": team.info.model_dump(mode="json"),
+                "tasks": [task.model_dump(mode="json") for task in tasks],
+                "problems": problems,
+            }
+        )
+    else:
+        c.out.print(views.team_header(team.info))
+        if tasks:
+            c.out.print(views.status_table(tasks))
+        else:
+            c.out.print("no tasks yet")
+        for problem in problems:
+            c.out.print(f"[red]unreadable:[/red] {problem}", highlight=False)
+    if problems:
+        sys.exit(1)
+
+
+def _read_tasks(store: TaskStore) -> tuple[list[Task], list[str]]:
+    """Every readable task, and one line for each task file that is not."""
+    tasks: list[Task] = []
+    problems: list[str] = []
+    for task_id in store.ids():
+        try:
+            tasks.append(store.get(task_id))
+        except TaskFileError as exc:
+            problems.append(str(exc))
+    return tasks, problems
+
+
+def main() -> None:
+    cli(prog_name="team")

@@ -1,0 +1,103 @@
+"""How the CLI shows things: rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from coordinator.inbox_watch import entry_time
+from protocol import InboxEntry, Task, TaskStatus, TeamInfo, summarize
+
+STATUS_STYLE = {
+    TaskStatus.PENDING: "dim",
+    TaskStatus.READY: "cyan",
+    TaskStatus.ASSIGNED: "blue",
+    TaskStatus.RUNNING: "yellow",
+    TaskStatus.DONE: "green",
+    TaskStatus.FAILED: "red",
+    TaskStatus.ABANDONED: "magenta",
+}
+STATE_LABEL = {"new": "pending", "cur": "handled", "bad": "quarantined"}
+
+
+def _entry_cells(entry: InboxEntry) -> tuple[str, str, str, str, str, str]:
+    time = entry_time(entry).astimezone().strftime("%H:%M:%S")
+    seq = str(entry.seq) if entry.name else "?"
+    if entry.message is not None:
+        m = entry.message
+        return time, seq, m.sender, m.recipient, m.type, summarize(m)
+    sender = entry.name.sender if entry.name else "?"
+    return time, seq, sender, entry.agent, "(unreadable)", entry.problem or ""
+
+
+def inbox_table(entries: list[InboxEntry], *, show_state: bool) -> Table:
+    table = Table(title=None, expand=False)
+    for column in ("time", "seq", "from", "to", "type"):
+        table.add_column(column, no_wrap=True)
+    if show_state:
+        table.add_column("state", no_wrap=True)
+    table.add_column("summary", overflow="fold")
+    for entry in entries:
+        time, seq, sender, recipient, kind, summary = _entry_cells(entry)
+        style = "red" if entry.state == "bad" or entry.message is None else None
+        row = [time, seq, sender, recipient, kind]
+        if show_state:
+            row.append(STATE_LABEL[entry.state])
+        table.add_row(*row, summary, style=style)
+    return table
+
+
+def inbox_line(entry: InboxEntry) -> Text:
+    """One streamed message, for `team inbox --follow`."""
+    time, seq, sender, recipient, kind, summary = _entry_cells(entry)
+    line = Text()
+    line.append(f"{time} ", style="dim")
+    line.append(f"#{seq:<5} ", style="dim")
+    line.append(f"{sender} -> {recipient} ", style="bold")
+    line.append(f"{kind} ", style="red" if entry.state == "bad" else "cyan")
+    if entry.state == "bad":
+        line.append("[quarantined] ", style="red")
+    line.append(summary)
+    return line
+
+
+def inbox_json(entry: InboxEntry) -> dict[str, Any]:
+    """One message as a JSON object: the envelope plus where it sits in which inbox."""
+    record: dict[str, Any] = {
+        "inbox": entry.agent,
+        "seq": entry.seq if entry.name else None,
+        "state": STATE_LABEL[entry.state],
+        "file": str(entry.path),
+    }
+    if entry.message is not None:
+        record["message"] = entry.message.model_dump(mode="json")
+    else:
+        record["problem"] = entry.problem
+    return record
+
+
+def team_header(info: TeamInfo) -> Text:
+    header = Text()
+    header.append(f"team {info.id}", style="bold")
+    header.append(f"  status {info.status.value}  iteration {info.iteration}")
+    if info.task:
+        header.append(f"\ntask: {info.task}")
+    return header
+
+
+def status_table(tasks: list[Task]) -> Table:
+    table = Table()
+    for column in ("id", "title", "owner", "status", "attempt", "depends on"):
+        table.add_column(column, overflow="fold")
+    for task in tasks:
+        table.add_row(
+            str(task.id),
+            task.title,
+            task.owner or "-",
+            Text(task.status.value, style=STATUS_STYLE[task.status]),
+            str(task.attempt),
+            ", ".join(map(str, task.depends_on)) or "-",
+        )
+    return table

@@ -1,0 +1,49 @@
+"""Creating and opening a team's workspace: the `.agents/` directory and `team.json`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol import COORDINATOR, USER, Layout, TeamInfo, create_inbox, file_lock
+
+# Written into `.agents/` so the team's runtime state never ends up in the user's commits.
+_IGNORE_EVERYTHING = "# agent-team runtime state: not for version control\n*\n"
+
+
+@dataclass(frozen=True)
+class Team:
+    layout: Layout
+    info: TeamInfo
+
+
+def init_workspace(workspace: Path, *, task: str = "") -> tuple[Team, bool]:
+    """Create `.agents/` in `workspace`, or reuse the team already there.
+
+    Idempotent: a second call keeps the team id, its inboxes and everything on disk.
+    Returns the team and whether it was created now.
+    """
+    workspace.mkdir(parents=True, exist_ok=True)
+    layout = Layout.of(workspace)
+    layout.root.mkdir(exist_ok=True)
+    # Two `team init`s at once must not both create a team with different ids.
+    with file_lock(layout.root / ".init.lock", timeout=30):
+        layout.create_dirs()
+        ignore = layout.root / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(_IGNORE_EVERYTHING, encoding="utf-8")
+        created = not layout.team_json.exists()
+        if created:
+            info = TeamInfo(task=task)
+            info.write(layout.team_json)
+        else:
+            info = TeamInfo.read(layout.team_json)
+        for member in dict.fromkeys([COORDINATOR, USER, *info.members]):
+            create_inbox(layout, member)
+    return Team(layout, info), created
+
+
+def open_team(workspace: Path) -> Team:
+    """The team in `workspace`; raises `NotATeamWorkspace` or `TeamFileError` with advice."""
+    layout = Layout.of(workspace).require()
+    return Team(layout, TeamInfo.read(layout.team_json))

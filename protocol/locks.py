@@ -1,0 +1,66 @@
+"""File locks on `filelock` (fcntl.flock underneath).
+
+Rules from DESIGN §4: a lock file is never deleted (waiters must share one inode), POSIX record
+locks are never used (closing any other descriptor of the file drops them), and a process never
+forks while it holds a lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import Timeout, UnixFileLock
+
+__all__ = ["LockTimeout", "file_lock", "try_lock"]
+
+
+class LockTimeout(Exception):
+    """A lock was not acquired within its deadline."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__(f"could not lock {path} within {timeout:g}s: another process holds it")
+        self.path = path
+
+
+def _lock(path: Path) -> UnixFileLock:
+    # thread_local=False: a lock held by the process is held for all its threads, like flock.
+    return UnixFileLock(path, thread_local=False, fallback_to_soft=False)
+
+
+@contextmanager
+def file_lock(path: Path, timeout: float = -1) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the `with` block.
+
+    `timeout` < 0 waits forever; otherwise `LockTimeout` is raised after `timeout` seconds.
+    """
+    lock = _lock(path)
+    try:
+        lock.acquire(timeout=timeout, poll_interval=0.001)
+    except Timeout as exc:
+        raise LockTimeout(path, timeout) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class HeldLock:
+    """A lock held until `release()`: for a process that owns something while it lives."""
+
+    def __init__(self, lock: UnixFileLock) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        self._lock.release(force=True)
+
+
+def try_lock(path: Path) -> HeldLock | None:
+    """Take the lock on `path` without waiting; None when another process holds it."""
+    lock = _lock(path)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        return None
+    return HeldLock(lock)

@@ -1,0 +1,117 @@
+"""Tasks and their DAG (DESIGN §5): the models, the legal status moves, and pure checks.
+
+Nothing here touches the disk; `taskstore.py` does the I/O under `tasks/.lock`.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol.messages import AgentName, TaskId, utc_now
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+S = TaskStatus
+# Status only moves forward; failed -> ready is the one way back, and it costs an attempt.
+ALLOWED_MOVES: dict[TaskStatus, frozenset[TaskStatus]] = {
+    S.PENDING: frozenset({S.READY, S.ABANDONED}),
+    S.READY: frozenset({S.ASSIGNED, S.ABANDONED}),
+    S.ASSIGNED: frozenset({S.RUNNING, S.FAILED}),
+    S.RUNNING: frozenset({S.DONE, S.FAILED}),
+    S.FAILED: frozenset({S.READY, S.ABANDONED}),
+    S.DONE: frozenset(),
+    S.ABANDONED: frozenset(),
+}
+
+
+class TaskEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime = Field(default_factory=utc_now)
+    status: TaskStatus
+    by: str
+    attempt: int
+    note: str = ""
+
+
+class Task(BaseModel):
+    """One numbered task file: `.agents/tasks/<id:04d>.json`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: TaskId
+    title: str = Field(min_length=1)
+    role: str = "builder"
+    module: str = ""
+    files: list[str] = Field(default_factory=list)
+    depends_on: list[TaskId] = Field(default_factory=list)
+    status: TaskStatus = TaskStatus.PENDING
+    owner: AgentName | None = None
+    attempt: int = Field(default=1, ge=1)
+    instructions: str = ""
+    dod: list[str] = Field(default_factory=list)
+    history: list[TaskEvent] = Field(default_factory=list)
+    result: dict[str, Any] | None = None
+
+
+class DagError(ValueError):
+    """A task graph that cannot be built; the message names the offending ids."""
+
+
+def check_dag(tasks: Iterable[Task]) -> list[int]:
+    """Return the task ids in an order where every task follows its dependencies.
+
+    Raises `DagError` for a duplicate id, a self-dependency, a dependency on a missing id,
+    or a cycle, naming the ids involved.
+    """
+    graph: dict[int, set[int]] = {}
+    for task in tasks:
+        if task.id in graph:
+            raise DagError(f"task id {task.id} is used twice")
+        graph[task.id] = set(task.depends_on)
+
+    selfish = sorted(tid for tid, deps in graph.items() if tid in deps)
+    if selfish:
+        raise DagError("tasks depend on themselves: " + ", ".join(map(str, selfish)))
+
+    missing = {tid: sorted(dep for dep in deps if dep not in graph) for tid, deps in graph.items()}
+    missing = {tid: deps for tid, deps in missing.items() if deps}
+    if missing:
+        parts = [
+            f"task {tid} -> {', '.join(map(str, deps))}" for tid, deps in sorted(missing.items())
+        ]
+        raise DagError("dependencies on tasks that do not exist: " + "; ".join(parts))
+
+    try:
+        return list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        cycle: list[int] = list(reversed(exc.args[1]))
+        raise DagError(
+            "dependency cycle: " + " -> ".join(map(str, cycle)) + " (each depends on the next)"
+        ) from None
+
+
+def ready_ids(tasks: Iterable[Task]) -> list[int]:
+    """The pending tasks whose dependencies are all done, by id."""
+    by_id = {task.id: task for task in tasks}
+    return sorted(
+        task.id
+        for task in by_id.values()
+        if task.status == TaskStatus.PENDING
+        and all(dep in by_id and by_id[dep].status == TaskStatus.DONE for dep in task.depends_on)
+    )

@@ -1,0 +1,60 @@
+"""`team.json`: who the team is, what it works on, and where it stands."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from protocol.atomic import atomic_write_json
+from protocol.messages import AgentName, utc_now
+
+COORDINATOR = "coordinator"
+USER = "user"
+
+
+class TeamStatus(StrEnum):
+    INITIALISED = "initialised"
+    EXPLORING = "exploring"
+    PLANNING = "planning"
+    BUILDING = "building"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class TeamFileError(Exception):
+    """team.json is missing, unreadable or invalid."""
+
+
+def new_team_id() -> str:
+    return "t" + secrets.token_hex(4)
+
+
+class TeamInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=new_team_id, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    task: str = ""
+    tmux_session: str | None = None
+    members: list[AgentName] = Field(default_factory=lambda: [COORDINATOR, USER])
+    iteration: int = Field(default=0, ge=0)
+    status: TeamStatus = TeamStatus.INITIALISED
+    created_at: datetime = Field(default_factory=utc_now)
+
+    @classmethod
+    def read(cls, path: Path) -> TeamInfo:
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            raise TeamFileError(f"{path} does not exist") from None
+        except (OSError, ValueError) as exc:  # ValidationError is a ValueError
+            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise TeamFileError(f"{path} is not a valid team file: {detail}") from None
+
+    def write(self, path: Path) -> None:
+        atomic_write_json(path, self)
