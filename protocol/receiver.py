@@ -184,6 +184,9 @@ class Receiver:
     def _process_one(self, file_name: str) -> bool:
         path = self.inbox.new / file_name
         name = MessageName.parse(file_name)
+        if name is None:
+            self._quarantine(file_name, "not a message file name (<seq>.<sender>.<id>.json)")
+            return False
         try:
             message = self._read(file_name)
         except FileNotFoundError:
@@ -192,7 +195,7 @@ class Receiver:
             self._quarantine(file_name, exc.reason)
             self._notify_sender(file_name, exc, name)
             return False
-        if name is None or name.message_id != message.id or name.sender != message.sender:
+        if name.message_id != message.id or name.sender != message.sender:
             self._quarantine(file_name, "file name does not match the message's sender and id")
             return False
         if message.recipient != self.agent:
@@ -248,8 +251,8 @@ class Receiver:
         os.rename(self.inbox.new / file_name, target)
         log.warning("inbox %s: quarantined %s: %s", self.agent, file_name, reason)
 
-    def _notify_sender(self, file_name: str, exc: BadMessage, name: MessageName | None) -> None:
-        sender = exc.sender or (name.sender if name else None)
+    def _notify_sender(self, file_name: str, exc: BadMessage, name: MessageName) -> None:
+        sender = exc.sender or name.sender
         if sender is None or not is_agent_name(sender) or sender == self.agent:
             return
         if exc.message_type == "error_report":  # never answer a report with a report

@@ -1,0 +1,45 @@
+"""Fixtures shared by every test: a real workspace with a team on disk."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from protocol import Layout, Mailbox, TeamInfo, create_inbox
+
+
+@dataclass(frozen=True)
+class TeamDir:
+    """A workspace with `.agents/`, team.json and a few inboxes, built from `protocol` alone."""
+
+    layout: Layout
+    team_id: str
+
+    @property
+    def workspace(self) -> Path:
+        return self.layout.workspace
+
+    def mailbox(self) -> Mailbox:
+        return Mailbox(self.layout, self.team_id)
+
+
+@pytest.fixture
+def team_dir(tmp_path: Path) -> TeamDir:
+    layout = Layout.of(tmp_path / "ws")
+    layout.create_dirs()
+    info = TeamInfo(task="a test team", members=["coordinator", "user", "worker"])
+    info.write(layout.team_json)
+    for agent in info.members:
+        create_inbox(layout, agent)
+    return TeamDir(layout, info.id)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_workspace_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's own TEAM_WORKSPACE must never leak into a test.
+    monkeypatch.delenv("TEAM_WORKSPACE", raising=False)
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    assert "TEAM_WORKSPACE" not in os.environ

@@ -1,0 +1,56 @@
+"""Starting real helper processes from tests, and waiting on them without sleeping blindly."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def start(script: Path, *args: object) -> subprocess.Popen[str]:
+    """Run `script` (a file under tests/) as its own Python process, stdout piped."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, str(script), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+
+
+def wait_for_line(proc: subprocess.Popen[str], expected: str, timeout: float = 30.0) -> None:
+    """Block until `proc` prints a line equal to `expected`; fail with its stderr otherwise."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if ready:
+            line = proc.stdout.readline()
+            if line.strip() == expected:
+                return
+            if line == "":
+                break
+    proc.kill()
+    _, err = proc.communicate()
+    raise AssertionError(f"process never printed {expected!r} (rc={proc.returncode}): {err}")
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> str:
+    """Wait for `proc` to exit 0 and return its remaining stdout."""
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {err}"
+    return out
+
+
+def kill9(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL, then reap, so no zombie or open pipe is left behind."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()

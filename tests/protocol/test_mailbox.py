@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from protocol import (
+    Delivery,
+    InboxBusy,
+    MessageTooLarge,
+    ProgressUpdate,
+    Receiver,
+    ShutdownRequest,
+    UnknownRecipient,
+    list_inbox,
+    make_message,
+)
+from protocol.mailbox import MessageName
+from tests.conftest import TeamDir
+
+
+def update(team: TeamDir, n: int, sender: str = "user", recipient: str = "worker"):  # type: ignore[no-untyped-def]
+    return make_message(
+        ProgressUpdate(task_id=1, phase="step", detail=str(n)),
+        team=team.team_id,
+        sender=sender,
+        recipient=recipient,
+    )
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+
+    def __call__(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+
+    @property
+    def details(self) -> list[str]:
+        return [d.message.payload.detail for d in self.deliveries]  # type: ignore[union-attr]
+
+
+def receive_all(team: TeamDir, agent: str = "worker") -> Recorder:
+    recorder = Recorder()
+    with Receiver(team.layout, team.team_id, agent, recorder, watch=False) as receiver:
+        receiver.process_pending()
+    return recorder
+
+
+def test_send_puts_a_numbered_file_in_new(team_dir: TeamDir) -> None:
+    message = update(team_dir, 0)
+    delivered = team_dir.mailbox().send(message)
+    assert delivered.path.parent == team_dir.layout.inbox("worker").new
+    name = MessageName.parse(delivered.path.name)
+    assert name == MessageName(1, "user", message.id)
+    assert os.listdir(team_dir.layout.inbox("worker").tmp) == []
+
+
+def test_messages_are_handled_in_delivery_order_and_moved_to_cur(team_dir: TeamDir) -> None:
+    for n in range(25):
+        team_dir.mailbox().send(update(team_dir, n))
+    recorder = receive_all(team_dir)
+    assert recorder.details == [str(n) for n in range(25)]
+    assert [d.seq for d in recorder.deliveries] == list(range(1, 26))
+    inbox = team_dir.layout.inbox("worker")
+    assert os.listdir(inbox.new) == []
+    assert len(os.listdir(inbox.cur)) == 25
+
+
+def test_a_handled_message_is_not_handled_again_by_the_next_receiver(team_dir: TeamDir) -> None:
+    team_dir.mailbox().send(update(team_dir, 1))
+    assert len(receive_all(team_dir).deliveries) == 1
+    assert receive_all(team_dir).deliveries == []
+
+
+def test_the_same_message_id_sent_twice_is_handled_once(team_dir: TeamDir) -> None:
+    message = update(team_dir, 1)
+    team_dir.mailbox().send(message)
+    assert len(receive_all(team_dir).deliveries) == 1
+    team_dir.mailbox().send(message)  # a sender that retried after a crash
+    assert receive_all(team_dir).deliveries == []
+    [bad] = list_inbox(team_dir.layout, "worker", states=("bad",), team=team_dir.team_id)
+    assert bad.problem is not None and "duplicate" in bad.problem
+
+
+def test_sending_to_an_agent_without_an_inbox_is_an_error(team_dir: TeamDir) -> None:
+    with pytest.raises(UnknownRecipient, match="no inbox for agent 'ghost'.*coordinator"):
+        team_dir.mailbox().send(update(team_dir, 1, recipient="ghost"))
+
+
+def test_an_oversized_message_is_refused_before_it_is_written(team_dir: TeamDir) -> None:
+    big = make_message(
+        ProgressUpdate(task_id=1, phase="x", detail="y" * 2_000_000),
+        team=team_dir.team_id,
+        sender="user",
+        recipient="worker",
+    )
+    with pytest.raises(MessageTooLarge, match="limit"):
+        team_dir.mailbox().send(big)
+    assert os.listdir(team_dir.layout.inbox("worker").new) == []
+
+
+def test_a_second_receiver_on_the_same_inbox_is_refused(team_dir: TeamDir) -> None:
+    with (
+        Receiver(team_dir.layout, team_dir.team_id, "worker", Recorder(), watch=False),
+        pytest.raises(InboxBusy, match="worker"),
+        Receiver(team_dir.layout, team_dir.team_id, "worker", Recorder(), watch=False),
+    ):
+        pass
+
+
+def test_a_crash_inside_the_handler_redelivers_with_the_flag_set(team_dir: TeamDir) -> None:
+    team_dir.mailbox().send(update(team_dir, 1))
+
+    class Crash(BaseException):
+        """Stands for the process dying mid-handler: not an Exception, so not quarantined."""
+
+    def dying(delivery: Delivery) -> None:
+        assert not delivery.redelivered
+        raise Crash
+
+    with (
+        pytest.raises(Crash),
+        Receiver(team_dir.layout, team_dir.team_id, "worker", dying, watch=False) as receiver,
+    ):
+        receiver.process_pending()
+    [again] = receive_all(team_dir).deliveries
+    assert again.redelivered
+
+
+def test_a_handler_error_quarantines_the_message_and_is_raised(team_dir: TeamDir) -> None:
+    team_dir.mailbox().send(update(team_dir, 1))
+    team_dir.mailbox().send(update(team_dir, 2))
+
+    def failing(delivery: Delivery) -> None:
+        raise RuntimeError("handler bug")
+
+    with (
+        pytest.raises(RuntimeError),
+        Receiver(team_dir.layout, team_dir.team_id, "worker", failing, watch=False) as receiver,
+    ):
+        receiver.process_pending()
+    [bad] = list_inbox(team_dir.layout, "worker", states=("bad",), team=team_dir.team_id)
+    assert bad.problem == "handler failed: RuntimeError: handler bug"
+    assert receive_all(team_dir).details == ["2"]
+
+
+def test_serve_wakes_on_a_new_message_without_waiting_for_the_poll(team_dir: TeamDir) -> None:
+    recorder = Recorder()
+    stop = threading.Event()
+    got_one = threading.Event()
+
+    def handler(delivery: Delivery) -> None:
+        recorder(delivery)
+        got_one.set()
+        stop.set()
+
+    with Receiver(
+        team_dir.layout, team_dir.team_id, "worker", handler, poll_interval=60
+    ) as receiver:
+        thread = threading.Thread(target=receiver.serve, args=(stop,))
+        thread.start()
+        team_dir.mailbox().send(update(team_dir, 7))
+        # With a 60 s poll, only the watchdog wake-up can deliver it within the deadline.
+        assert got_one.wait(10)
+        thread.join(10)
+    assert recorder.details == ["7"]
+
+
+def test_serve_stops_after_max_messages_and_after_max_idle(team_dir: TeamDir) -> None:
+    for n in range(5):
+        team_dir.mailbox().send(update(team_dir, n))
+    recorder = Recorder()
+    with Receiver(team_dir.layout, team_dir.team_id, "worker", recorder) as receiver:
+        assert receiver.serve(max_messages=3) == 3
+        assert receiver.serve(max_idle=0.2) == 2
+    assert recorder.details == ["0", "1", "2", "3", "4"]
+
+
+def test_stale_temp_files_of_a_crashed_sender_are_cleaned_up(team_dir: TeamDir) -> None:
+    tmp = team_dir.layout.inbox("worker").tmp
+    stale = tmp / ".tmp-crashed.part"
+    stale.write_text('{"half": ')
+    os.utime(stale, (0, 0))
+    fresh = tmp / ".tmp-sending.part"
+    fresh.write_text("{")
+    receive_all(team_dir)
+    assert not stale.exists()
+    assert fresh.exists()  # may belong to a sender that is still writing
+
+
+def test_a_damaged_sequence_counter_never_reuses_a_number(team_dir: TeamDir) -> None:
+    mailbox = team_dir.mailbox()
+    for n in range(3):
+        mailbox.send(update(team_dir, n))
+    team_dir.layout.inbox("worker").seq.write_text("garbage")
+    assert mailbox.send(update(team_dir, 3)).seq == 4
+    Path(team_dir.layout.inbox("worker").seq).unlink()
+    assert mailbox.send(update(team_dir, 4)).seq == 5
+
+
+def test_a_message_for_another_team_cannot_be_sent(team_dir: TeamDir) -> None:
+    message = make_message(
+        ShutdownRequest(reason="x"), team="other", sender="user", recipient="worker"
+    )
+    with pytest.raises(ValueError, match="team 'other'"):
+        team_dir.mailbox().send(message)
