@@ -35,6 +35,8 @@ class Context:
     def __init__(self, workspace: Path) -> None:
         self.workspace = workspace
         self.out = Console(soft_wrap=True)
+        if not self.out.is_terminal:  # piped into a file or grep: don't fold rows at 80 columns
+            self.out.width = 160
 
     def team(self) -> Team:
         try:
@@ -173,8 +175,8 @@ def _follow(
     # Everything already on disk counts as shown: only deliveries from now on are streamed.
     agents = [agent] if agent else team.layout.inbox_names()
     skip = {(e.agent, e.path.name) for e in collect(team.layout, agents, ALL_STATES, team.info.id)}
-    if not as_json:
-        c.out.print("following new messages (Ctrl-C to stop)...", style="dim")
+    # On stderr, so that a script reading the JSON lines on stdout never sees it.
+    click.echo("following new messages (Ctrl-C to stop)...", err=True)
     try:
         for entry in follow(team.layout, agent, team.info.id, skip=skip, timeout=timeout):
             if as_json:

@@ -86,7 +86,7 @@ def test_the_same_message_id_sent_twice_is_handled_once(team_dir: TeamDir) -> No
 
 
 def test_sending_to_an_agent_without_an_inbox_is_an_error(team_dir: TeamDir) -> None:
-    with pytest.raises(UnknownRecipient, match="no inbox for agent 'ghost'.*coordinator"):
+    with pytest.raises(UnknownRecipient, match=r"no inbox for agent 'ghost'.*coordinator"):
         team_dir.mailbox().send(update(team_dir, 1, recipient="ghost"))
 
 

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from coordinator.cli import cli
+from protocol import Layout, Task, TaskStatus, TaskStore, TeamInfo, list_inbox
+from protocol.mailbox import MessageName
+from tests.coordinator.conftest import Team
+
+SHUTDOWN = '{"reason": "time to go"}'
+
+
+def team_id(workspace: Path) -> str:
+    return TeamInfo.read(Layout.of(workspace).team_json).id
+
+
+def test_init_creates_the_team_and_is_idempotent(team: Team, workspace: Path) -> None:
+    first = team("init", "--task", "build a todo app")
+    assert first.exit_code == 0, first.output
+    assert "created team" in first.output
+    layout = Layout.of(workspace)
+    assert layout.inbox_names() == ["coordinator", "user"]
+    assert (layout.root / ".gitignore").read_text().splitlines()[-1] == "*"
+    original = team_id(workspace)
+
+    again = team("init")
+    assert again.exit_code == 0
+    assert "already there" in again.output
+    assert team_id(workspace) == original
+    assert TeamInfo.read(layout.team_json).task == "build a todo app"
+
+
+def test_the_workspace_option_works_after_the_command_and_from_the_environment(
+    workspace: Path,
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "-w", str(workspace)]).exit_code == 0
+    result = runner.invoke(cli, ["status"], env={"TEAM_WORKSPACE": str(workspace)})
+    assert result.exit_code == 0, result.output
+    assert team_id(workspace) in result.output
+
+
+@pytest.mark.parametrize("command", [["status"], ["inbox"], ["send", "--to", "x", "--type",
+                                     "shutdown_request", "--payload", "{}"]])  # fmt: skip
+def test_commands_outside_a_team_say_how_to_start_one(team: Team, command: list[str]) -> None:
+    result = team(*command)
+    assert result.exit_code == 1
+    assert "no team in" in result.output
+    assert "team init" in result.output
+
+
+def test_a_message_sent_shows_up_in_the_inbox(team: Team) -> None:
+    team("init")
+    sent = team("send", "--to", "coordinator", "--type", "shutdown_request", "--payload", SHUTDOWN)
+    assert sent.exit_code == 0, sent.output
+    assert "delivered shutdown_request" in sent.output
+
+    table = team("inbox")
+    assert table.exit_code == 0
+    for cell in ("user", "coordinator", "shutdown_request", "time to go"):
+        assert cell in table.output
+
+    [line] = team("inbox", "--json").output.splitlines()
+    record = json.loads(line)
+    assert record["state"] == "pending"
+    assert record["seq"] == 1
+    assert record["message"]["payload"] == {"reason": "time to go", "grace_seconds": 30.0}
+
+
+def test_inbox_of_one_agent_and_of_an_unknown_agent(team: Team) -> None:
+    team("init")
+    team("send", "--to", "user", "--type", "shutdown_request", "--payload", SHUTDOWN)
+    assert "time to go" in team("inbox", "user").output
+    assert "time to go" not in team("inbox", "coordinator").output
+    unknown = team("inbox", "ghost")
+    assert unknown.exit_code == 2
+    assert "no inbox named 'ghost'" in unknown.output
+
+
+def test_inbox_all_shows_handled_and_quarantined_messages(team: Team, workspace: Path) -> None:
+    team("init")
+    team("send", "--to", "coordinator", "--type", "shutdown_request", "--payload", SHUTDOWN)
+    inbox = Layout.of(workspace).inbox("coordinator")
+    [name] = os.listdir(inbox.new)
+    os.rename(inbox.new / name, inbox.cur / name)
+    bad = MessageName(9, "user", "junk").file_name()
+    (inbox.bad / bad).write_text("{nope")
+    (inbox.bad / (bad + ".reason")).write_text("not JSON: Expecting property name\n")
+
+    assert "no messages waiting" in team("inbox").output
+    everything = team("inbox", "--all", "--json").output.splitlines()
+    states = {json.loads(line)["state"]: json.loads(line) for line in everything}
+    assert set(states) == {"handled", "quarantined"}
+    assert states["quarantined"]["problem"] == "not JSON: Expecting property name"
+    table = team("inbox", "--all").output
+    assert "handled" in table
+    assert "quarantined" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--type", "shutdown_request", "--payload", "{not json"], "not JSON"),
+        (["--type", "shutdown_request", "--payload", '{"reasn": "x"}'], "reason: Field required"),
+        (["--type", "plan_approval", "--payload", '{"stage": "response"}'], "needs approved"),
+        (["--type", "gossip", "--payload", "{}"], "'gossip' is not one of"),
+        (["--type", "shutdown_request", "--payload", SHUTDOWN, "--from", "Bad/Name"], "--from"),
+    ],
+    ids=["not-json", "missing-field", "bad-stage", "unknown-type", "bad-sender"],
+)
+def test_a_bad_send_is_exit_2_with_a_clear_error_and_delivers_nothing(
+    team: Team, workspace: Path, args: list[str], complaint: str
+) -> None:
+    team("init")
+    result = team("send", "--to", "coordinator", *args)
+    assert result.exit_code == 2
+    assert complaint in result.output
+    assert list_inbox(Layout.of(workspace), "coordinator", team=None) == []
+
+
+def test_sending_to_an_unknown_agent_is_exit_2(team: Team) -> None:
+    team("init")
+    result = team("send", "--to", "nobody", "--type", "shutdown_request", "--payload", SHUTDOWN)
+    assert result.exit_code == 2
+    assert "no inbox named 'nobody' (inboxes: coordinator, user)" in result.output
+
+
+def make_tasks(workspace: Path) -> TaskStore:
+    store = TaskStore(Layout.of(workspace))
+    store.add(
+        [
+            Task(id=1, title="data models", files=["models.py"]),
+            Task(id=2, title="storage", depends_on=[1]),
+            Task(id=3, title="cli and tests", depends_on=[1, 2]),
+        ]
+    )
+    store.promote_ready()
+    store.claim(1, "builder-models")
+    return store
+
+
+def test_status_shows_the_dag(team: Team, workspace: Path) -> None:
+    team("init", "--task", "todo app")
+    make_tasks(workspace)
+    result = team("status")
+    assert result.exit_code == 0, result.output
+    assert "todo app" in result.output
+    assert "builder-models" in result.output
+    assert "assigned" in result.output
+    assert "1, 2" in result.output
+
+    data = json.loads(team("status", "--json").output)
+    assert data["team"]["id"] == team_id(workspace)
+    assert [(t["id"], t["status"]) for t in data["tasks"]] == [
+        (1, "assigned"), (2, "pending"), (3, "pending"),
+    ]  # fmt: skip
+    assert data["problems"] == []
+
+
+def test_status_with_a_damaged_task_file_shows_the_rest_and_exits_1(
+    team: Team, workspace: Path
+) -> None:
+    team("init")
+    store = make_tasks(workspace)
+    store.layout.task_file(2).write_text("{garbage")
+    result = team("status")
+    assert result.exit_code == 1
+    assert "data models" in result.output
+    assert "0002.json is not a valid task file" in result.output
+    data = json.loads(team("status", "--json").output)
+    assert [t["id"] for t in data["tasks"]] == [1, 3]
+    assert TaskStatus.ASSIGNED.value in data["tasks"][0]["status"]
+
+
+@pytest.mark.parametrize("command", ["init", "inbox", "send", "status"])
+def test_every_command_explains_itself_with_an_example(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output
+
+
+def test_inbox_follow_streams_a_message_sent_by_another_process(
+    team: Team, workspace: Path
+) -> None:
+    """The real `team` executable, following while `team send` delivers from another process."""
+    team("init")
+    executable = shutil.which("team", path=os.path.dirname(sys.executable))
+    assert executable, "the team console script is installed next to this Python"
+    follower = subprocess.Popen(
+        [executable, "-w", str(workspace), "inbox", "--follow", "--json", "--timeout", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stderr is not None
+        assert select.select([follower.stderr], [], [], 20)[0], "the follower never started"
+        assert "following new messages" in follower.stderr.readline()
+        sender = subprocess.run(
+            [executable, "-w", str(workspace), "send", "--to", "coordinator",
+             "--type", "shutdown_request", "--payload", SHUTDOWN],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert "delivered" in sender.stdout
+        assert follower.stdout is not None
+        ready, _, _ = select.select([follower.stdout], [], [], 20)
+        assert ready, "no line streamed within 20 s"
+        record = json.loads(follower.stdout.readline())
+        assert record["message"]["payload"]["reason"] == "time to go"
+    finally:
+        follower.terminate()
+        follower.communicate(timeout=10)
