@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from protocol import InboxEntry, Layout, list_inbox
@@ -61,7 +61,12 @@ def follow(
     """
     wake = threading.Event()
     observer = Observer()
-    observer.schedule(_Wake(wake), str(layout.inboxes_dir), recursive=True)
+    observer.schedule(
+        _Wake(wake),
+        str(layout.inboxes_dir),
+        recursive=True,
+        event_filter=[FileCreatedEvent],
+    )
     observer.daemon = True
     observer.start()
     seen = set(skip)

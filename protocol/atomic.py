@@ -6,9 +6,11 @@ the target, fsync the directory so the rename itself survives a power loss.
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +34,51 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def move_file(source: Path, target: Path) -> None:
+    """Move a file to a name that must not exist yet: hard link, then unlink (as Maildir does).
+
+    Unlike rename(2), this never replaces an existing file, and the watcher sees a create in the
+    target directory instead of a move out of the source one (watchdog holds each unpaired
+    "moved from" event for 0.5 s, stalling every event behind it). A crash between the two
+    steps leaves the file under both names; callers treat the target as the truth. Symbolic
+    links are moved as links; directories, and filesystems without hard links, are renamed.
+    """
+    if os.path.isdir(source) and not os.path.islink(source):
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "target exists", str(target))
+        os.rename(source, target)
+        return
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "target exists", str(target)) from exc
+        os.rename(source, target)
+        return
+    os.unlink(source)
+
+
+_temp_names = itertools.count()
+
+
 def write_temp(directory: Path, data: bytes, *, prefix: str = ".tmp-", fsync: bool = True) -> Path:
     """Write `data` to a new, uniquely named file in `directory` and return its path."""
-    fd, name = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".part")
+    # pid + a counter + a random tag: unique without mkstemp's retry loop; O_EXCL checks anyway.
+    name = f"{prefix}{os.getpid()}-{next(_temp_names)}-{secrets.token_hex(4)}.part"
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         write_all(fd, data)
         if fsync:
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        os.unlink(name)
+        os.unlink(path)
         raise
     os.close(fd)
-    return Path(name)
+    return path
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from filelock import Timeout, UnixFileLock
 
-__all__ = ["LockTimeout", "file_lock", "try_lock"]
+__all__ = ["HeldLock", "LockTimeout", "ProcessLock", "file_lock", "try_lock"]
 
 
 class LockTimeout(Exception):
@@ -29,21 +29,33 @@ def _lock(path: Path) -> UnixFileLock:
     return UnixFileLock(path, thread_local=False, fallback_to_soft=False)
 
 
+class ProcessLock:
+    """An exclusive lock on one lock file, made once and taken many times (the hot paths
+    reuse it: building a `UnixFileLock` costs about as much as taking one)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = _lock(path)
+
+    @contextmanager
+    def held(self, timeout: float = -1) -> Iterator[None]:
+        """Hold the lock for the `with` block; `timeout` < 0 waits forever, otherwise
+        `LockTimeout` is raised after `timeout` seconds."""
+        try:
+            self._lock.acquire(timeout=timeout, poll_interval=0.001)
+        except Timeout as exc:
+            raise LockTimeout(self.path, timeout) from exc
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
 @contextmanager
 def file_lock(path: Path, timeout: float = -1) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if missing) for the `with` block.
-
-    `timeout` < 0 waits forever; otherwise `LockTimeout` is raised after `timeout` seconds.
-    """
-    lock = _lock(path)
-    try:
-        lock.acquire(timeout=timeout, poll_interval=0.001)
-    except Timeout as exc:
-        raise LockTimeout(path, timeout) from exc
-    try:
+    """Hold an exclusive lock on `path` (created if missing) for the `with` block."""
+    with ProcessLock(path).held(timeout):
         yield
-    finally:
-        lock.release()
 
 
 class HeldLock:

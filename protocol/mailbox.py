@@ -1,8 +1,9 @@
 """The team's mailboxes: Maildir-style delivery into per-agent inboxes (DESIGN §4).
 
 A sender writes `tmp/<unique>.part` and fsyncs it, then, under the inbox lock, takes the inbox's
-next sequence number and renames the file into `new/<seq>.<sender>.<id>.json`, so names sort
-in delivery order and a reader never sees half a message. `Receiver` (receiver.py) consumes them.
+next sequence number and moves the file into `new/<seq>.<sender>.<id>.json` (hard link, then
+unlink: see `move_file`), so names sort in delivery order and a reader never sees half a
+message. `Receiver` (receiver.py) consumes them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from protocol.atomic import fsync_dir, write_temp
+from protocol.atomic import fsync_dir, move_file, write_temp
 from protocol.layout import InboxPaths, Layout
-from protocol.locks import file_lock
+from protocol.locks import ProcessLock
 from protocol.messages import Message
 from protocol.wire import MAX_MESSAGE_BYTES, BadMessage, parse_message
 
@@ -106,27 +107,35 @@ class Mailbox:
         self.layout = layout
         self.team = team
         self.fsync = fsync
+        self._locks: dict[str, ProcessLock] = {}
+
+    def _inbox_lock(self, agent: str, inbox: InboxPaths) -> ProcessLock:
+        lock = self._locks.get(agent)
+        if lock is None:
+            lock = self._locks[agent] = ProcessLock(inbox.lock)
+        return lock
 
     def send(self, message: Message) -> Delivered:
         """Deliver `message` into its recipient's inbox; return once it is durably in `new/`."""
         if message.team != self.team:
             raise ValueError(f"message for team {message.team!r} sent through team {self.team!r}")
-        inbox = self.layout.inbox(message.recipient)
-        if not inbox.new.is_dir():
-            raise UnknownRecipient(message.recipient, self.layout.inbox_names())
         data = message.model_dump_json().encode("utf-8")
         if len(data) > MAX_MESSAGE_BYTES:
             raise MessageTooLarge(
                 f"{message.type} to {message.recipient} is {len(data)} bytes; "
                 f"the limit is {MAX_MESSAGE_BYTES}"
             )
-        temp = write_temp(inbox.tmp, data, fsync=self.fsync)
+        inbox = self.layout.inbox(message.recipient)
         try:
-            with file_lock(inbox.lock):
+            temp = write_temp(inbox.tmp, data, fsync=self.fsync)
+        except FileNotFoundError:
+            raise UnknownRecipient(message.recipient, self.layout.inbox_names()) from None
+        try:
+            with self._inbox_lock(message.recipient, inbox).held():
                 seq = _next_seq(inbox)
                 name = MessageName(seq, message.sender, message.id).file_name()
                 target = inbox.new / name
-                os.rename(temp, target)
+                move_file(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise

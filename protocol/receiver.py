@@ -1,11 +1,11 @@
 """The one consumer of an agent's inbox: handles each message once, in delivery order.
 
-Wake-ups come from watchdog (inotify) on the inbox root, but a wake-up is only a hint: every
-wake-up, and a timer at least every `poll_interval`, rescans `new/` in name order (DESIGN §4
-measured inotify overflowing under bursts). A message moves to `cur/` only after its handler
-returned, and that rename is the commit. A crash between the two hands the message to the next
-receiver again with `redelivered=True`, so a handler that is idempotent on the message id makes
-handling exactly-once.
+Wake-ups come from watchdog (inotify) on `new/`, but a wake-up is only a hint: every wake-up,
+and a timer at least every `poll_interval`, rescans `new/` in name order (DESIGN §4 measured
+inotify overflowing under bursts). A message moves to `cur/` only after its handler returned,
+and its appearance in `cur/` is the commit. A crash between the two hands the message to the
+next receiver again with `redelivered=True`, so a handler that is idempotent on the message id
+makes handling exactly-once.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from protocol.atomic import move_file
 from protocol.layout import Layout
 from protocol.locks import HeldLock, try_lock
 from protocol.mailbox import (
@@ -120,8 +121,12 @@ class Receiver:
 
     def _start_watching(self) -> None:
         observer = Observer()
-        # The root, recursively: watching only new/ stalls ~0.5 s on every move out of it.
-        observer.schedule(_WakeOnChange(self._wake), str(self.inbox.root), recursive=True)
+        # Only creations in new/: files arrive there by hard link and leave by unlink, so no
+        # "moved from" event (which watchdog holds 0.5 s) slows the wake-ups, and opens, writes
+        # and closes (the receiver's own reads among them) cost no Python callback.
+        observer.schedule(
+            _WakeOnChange(self._wake), str(self.inbox.new), event_filter=[FileCreatedEvent]
+        )
         observer.daemon = True
         observer.start()
         self._observer = observer
@@ -201,6 +206,9 @@ class Receiver:
         if message.recipient != self.agent:
             self._quarantine(file_name, f"addressed to {message.recipient!r}, not {self.agent!r}")
             return False
+        if self._handled.get(message.id) == file_name:
+            os.unlink(path)  # a crash between linking into cur/ and unlinking here: finish it
+            return False
         if message.id in self._handled:
             self._quarantine(
                 file_name,
@@ -215,7 +223,7 @@ class Receiver:
             # A poison message must not be retried forever; keep it, with the error, in bad/.
             self._quarantine(file_name, f"handler failed: {type(exc).__name__}: {exc}")
             raise
-        os.rename(path, self.inbox.cur / file_name)  # the commit: handled
+        move_file(path, self.inbox.cur / file_name)  # the commit: in cur/ means handled
         self._handled[message.id] = file_name
         return True
 
@@ -248,7 +256,7 @@ class Receiver:
             suffix += 1
         # The reason first: a crash before the move leaves the file in new/ to be retried.
         target.with_name(target.name + ".reason").write_text(reason + "\n", encoding="utf-8")
-        os.rename(self.inbox.new / file_name, target)
+        move_file(self.inbox.new / file_name, target)
         log.warning("inbox %s: quarantined %s: %s", self.agent, file_name, reason)
 
     def _notify_sender(self, file_name: str, exc: BadMessage, name: MessageName) -> None:

@@ -207,3 +207,17 @@ def test_a_message_for_another_team_cannot_be_sent(team_dir: TeamDir) -> None:
     )
     with pytest.raises(ValueError, match="team 'other'"):
         team_dir.mailbox().send(message)
+
+
+def test_a_crash_between_linking_into_cur_and_unlinking_from_new_is_finished_quietly(
+    team_dir: TeamDir,
+) -> None:
+    delivered = team_dir.mailbox().send(update(team_dir, 1))
+    inbox = team_dir.layout.inbox("worker")
+    os.link(delivered.path, inbox.cur / delivered.path.name)  # the commit happened, then a crash
+
+    recorder = receive_all(team_dir)
+    assert recorder.deliveries == [], "already handled: the handler is not called again"
+    assert os.listdir(inbox.new) == []
+    assert os.listdir(inbox.bad) == []
+    assert os.listdir(inbox.cur) == [delivered.path.name]
