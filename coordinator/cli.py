@@ -11,12 +11,14 @@ import click
 from rich.console import Console
 
 from coordinator import views
+from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow
 from coordinator.workspace import Team, init_workspace, open_team
 from protocol import (
     MESSAGE_TYPES,
     USER,
     BadMessage,
+    Layout,
     Mailbox,
     NotATeamWorkspace,
     Task,
@@ -27,6 +29,7 @@ from protocol import (
     make_message,
     parse_payload,
 )
+from protocol.config import ConfigError, load_config
 from protocol.mailbox import MessageState
 from protocol.messages import is_agent_name
 
@@ -299,6 +302,42 @@ def _read_tasks(store: TaskStore) -> tuple[list[Task], list[str]]:
         except TaskFileError as exc:
             problems.append(str(exc))
     return tasks, problems
+
+
+@cli.command(short_help="Check tmux, git, the model server, the models, the sandbox.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per check, for scripts.")
+@workspace_option
+@pass_context
+def doctor(c: Context, as_json: bool) -> None:
+    """Check that this machine can run a team: tmux and git, the model server and every
+    configured model, and the bubblewrap sandbox. Exits 1 when a needed check fails.
+
+    The models come from the configuration: defaults, ~/.config/agent-team/config.toml, the
+    workspace's .agents/config.toml, then OLLAMA_HOST, OPENAI_BASE_URL, TEAM_MODEL_<ROLE>...
+
+    \b
+    Example:
+      OLLAMA_HOST=http://gpu-box:11434 team doctor
+    """
+    try:
+        # Fail fast: a doctor that retries for half a minute helps nobody.
+        config = load_config(
+            Layout.of(c.workspace).config_toml,
+            overrides={"limits": {"max_retries": 0, "read_timeout": 15}},
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    checks = run_checks(config)
+    for check in checks:
+        if as_json:
+            _print_json({"check": check.name, "ok": check.ok, "needed": check.needed,
+                         "detail": check.detail})  # fmt: skip
+        else:
+            style = {"ok": "green", "FAIL": "bold red", "warn": "yellow"}[check.label]
+            c.out.print(f"[{style}]{check.label:>4}[/{style}]  {check.name}: {check.detail}",
+                        highlight=False)  # fmt: skip
+    if any(not check.ok and check.needed for check in checks):
+        sys.exit(1)
 
 
 def main() -> None:

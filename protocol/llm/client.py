@@ -1,0 +1,382 @@
+"""One model client for every role (DESIGN §7): `chat(messages, tools, schema, temperature,
+seed)` returns text, tool calls, the parsed object, token counts and timing.
+
+The happy path is `_exchange` once; the failure modes are the named errors of errors.py, raised
+from one place each: retries with backoff for connection errors, 429 and 5xx; never for other
+4xx; one repair round for an answer that does not fit its schema.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from protocol.config import Config, ModelRoute
+from protocol.llm import budget
+from protocol.llm.errors import (
+    BadAnswer,
+    ContextOverflow,
+    ModelNotFound,
+    ModelTimeout,
+    ServerError,
+    ServerUnreachable,
+    TruncatedAnswer,
+)
+from protocol.llm.toolcalls import extract_json, recover_tool_calls, strip_think
+from protocol.llm.transport import (
+    ConnectFailed,
+    HttpResponse,
+    HttpxTransport,
+    ReadTimedOut,
+    ReplayTransport,
+    Transport,
+)
+from protocol.llm.types import ChatMessage, ChatResult, Reply, Role, ToolCall, ToolSpec, Usage
+from protocol.llm.wire import ANSWER_TOOL, WIRE_FORMATS, BadReply, ChatRequest, error_text
+
+ROLE_HEADER = "X-Agent-Team-Role"  # lets a scripted server tell the roles apart
+TEXT_TOOLS_PROMPT = """You can call these tools. To call one, answer with exactly one block
+<tool_call>{{"name": "<tool name>", "arguments": {{...}}}}</tool_call>
+and nothing else. The tools, as JSON:
+{tools}"""
+REPAIR_PROMPT = """Your answer could not be used: {error}
+Answer again with only a JSON object that matches the required schema, no other text."""
+
+
+def _how_to_start(provider: str, url: str) -> str:
+    if provider == "ollama":
+        return f"Start it with `ollama serve`, or set OLLAMA_HOST to where it runs (now {url})."
+    if provider == "openai":
+        return (
+            "Start your OpenAI-compatible server (vLLM, llama.cpp server, LM Studio), "
+            f"or set OPENAI_BASE_URL to where it runs (now {url})."
+        )
+    return f"Check your network and the Anthropic base URL ({url})."
+
+
+class ModelClient:
+    """Talks to the model of one role. Thread-safe enough for one agent loop per client."""
+
+    def __init__(
+        self,
+        config: Config,
+        role: Role,
+        *,
+        transport: Transport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.role = role
+        self.route: ModelRoute = config.route(role)
+        if self.route.provider == "cassette":
+            if not self.route.cassette or not self.route.wire:
+                raise ValueError(f"models.{role}: provider cassette needs `cassette` and `wire`")
+            transport = transport or ReplayTransport(Path(self.route.cassette))
+            self.provider = self.route.wire
+        else:
+            self.provider = self.route.provider
+        self.wire = WIRE_FORMATS[self.provider]
+        self.transport = transport or HttpxTransport(config.limits.connect_timeout)
+        self._sleep = sleep
+        self._rng = rng
+        self._capabilities: dict[str, list[str]] = {}
+
+    # --- where and how ---------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        p = self.config.providers
+        return {
+            "ollama": p.ollama_host,
+            "openai": p.openai_base_url,
+            "anthropic": p.anthropic_base_url,
+        }[self.provider].rstrip("/")
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {ROLE_HEADER: self.role}
+        keys = self.config.providers
+        if self.provider == "openai" and keys.openai_api_key:
+            headers["Authorization"] = f"Bearer {keys.openai_api_key}"
+        if self.provider == "anthropic":
+            headers["anthropic-version"] = "2023-06-01"
+            if keys.anthropic_api_key:
+                headers["x-api-key"] = keys.anthropic_api_key
+        return headers
+
+    # --- the call --------------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] | None = None,
+        schema: type[BaseModel] | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> ChatResult:
+        """Ask the model. With `tools`, tool calls come back in `tool_calls` whether the model
+        used native calls or wrote them as text; with `schema`, `parsed` is a validated
+        instance (one repair round is tried with the validation error shown to the model)."""
+        started = time.monotonic()
+        conversation = list(messages)
+        native_tools = not tools or self._supports_native_tools()
+        if tools and not native_tools:
+            conversation = self._with_text_tools(conversation, tools)
+        self._check_context(conversation, tools if native_tools else None, schema)
+
+        attempts = 0
+        usage = Usage()
+        while True:
+            attempts += 1
+            reply = self._exchange(conversation, tools if native_tools else None, schema,
+                                   temperature, seed)  # fmt: skip
+            usage = Usage(
+                prompt_tokens=usage.prompt_tokens + reply.usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens + reply.usage.completion_tokens,
+            )
+            calls, recovered = self._tool_calls(reply, tools)
+            if schema is None:
+                parsed = None
+                break
+            try:
+                parsed = self._parse(reply, schema)
+                break
+            except (ValueError, ValidationError) as exc:
+                error = _describe(exc)
+                if attempts >= 2:
+                    raise BadAnswer(
+                        f"{self.route.model} ({self.role}) did not give a valid "
+                        f"{schema.__name__} after {attempts} tries: {error}; "
+                        f"its answer began: {reply.text[:200]!r}"
+                    ) from None
+                conversation += [
+                    ChatMessage(role="assistant", content=reply.text or _calls_text(reply)),
+                    ChatMessage.user(REPAIR_PROMPT.format(error=error)),
+                ]
+        return ChatResult(
+            text=strip_think(reply.text),
+            tool_calls=calls,
+            parsed=parsed,
+            usage=usage,
+            duration_s=time.monotonic() - started,
+            model=reply.model or self.route.model,
+            provider=self.provider,
+            finish_reason=reply.finish_reason,
+            attempts=attempts,
+            recovered_tool_calls=recovered,
+        )
+
+    def _exchange(
+        self,
+        conversation: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] | None,
+        schema: type[BaseModel] | None,
+        temperature: float | None,
+        seed: int | None,
+    ) -> Reply:
+        request = ChatRequest(
+            model=self.route.model,
+            messages=conversation,
+            tools=tools,
+            schema=schema.model_json_schema() if schema else None,
+            schema_name=schema.__name__ if schema else "",
+            temperature=temperature,
+            seed=seed,
+            context_window=self.route.context_window,
+            max_answer_tokens=self.route.max_answer_tokens,
+            keep_alive=self.config.providers.keep_alive if self.provider == "ollama" else None,
+        )
+        response = self._post(self.wire.path(), self.wire.body(request))
+        try:
+            reply = self.wire.reply(response.body)
+        except BadReply as exc:
+            raise ServerError(f"{self._where()} answered in an unexpected shape: {exc}") from None
+        if reply.finish_reason == "length":
+            raise TruncatedAnswer(
+                f"the answer of {self.route.model} ({self.role}) was cut off at its token "
+                f"limit (finish reason 'length'): raise max_answer_tokens or context_window "
+                f"for models.{self.role}, or ask for less"
+            )
+        return reply
+
+    # --- HTTP with retries -------------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"the {self.provider} server at {self.base_url}"
+
+    def _post(self, path: str, body: Any) -> HttpResponse:
+        return self._request("POST", path, body)
+
+    def _request(self, method: str, path: str, body: Any = None) -> HttpResponse:
+        limits = self.config.limits
+        url = self.base_url + path
+        tries = limits.max_retries + 1
+        for attempt in range(1, tries + 1):
+            try:
+                response = self.transport.request(
+                    method, url, body, self._headers(), limits.read_timeout
+                )
+            except ConnectFailed as exc:
+                if attempt == tries:
+                    raise ServerUnreachable(
+                        f"cannot reach {self._where()} ({exc}) after {_tries(tries)}. "
+                        + _how_to_start(self.provider, self.base_url)
+                    ) from None
+                self._sleep(self._backoff(attempt, None))
+                continue
+            except ReadTimedOut:
+                raise ModelTimeout(
+                    f"no answer from {self.route.model} at {self.base_url} within "
+                    f"{limits.read_timeout:g}s: the model may be too slow for this machine; "
+                    "raise limits.read_timeout or choose a smaller model"
+                ) from None
+            status = response.status
+            if status < 400:
+                return response
+            detail = error_text(response.body)
+            if status == 429 or status >= 500:
+                if attempt < tries:
+                    self._sleep(self._backoff(attempt, response.headers.get("retry-after")))
+                    continue
+                busy = "busy (429)" if status == 429 else f"failing ({status})"
+                raise ServerError(
+                    f"{self._where()} kept {busy} through {_tries(tries)}: {detail}", status
+                )
+            raise self._client_error(status, detail)
+        raise AssertionError("unreachable")
+
+    def _client_error(self, status: int, detail: str) -> Exception:
+        model = self.route.model
+        if status == 404 or ("not found" in detail.lower() and "model" in detail.lower()):
+            fix = (
+                f"run `ollama pull {model}`"
+                if self.provider == "ollama"
+                else f"check models.{self.role}.model (the server lists what it has)"
+            )
+            return ModelNotFound(f"model {model!r} is not available on {self._where()}: {fix}")
+        if status in (401, 403):
+            key = "ANTHROPIC_API_KEY" if self.provider == "anthropic" else "OPENAI_API_KEY"
+            return ServerError(f"{self._where()} refused the request ({status}): {detail}; "
+                               f"check {key}", status)  # fmt: skip
+        if "context" in detail.lower() and ("length" in detail.lower() or "window" in detail):
+            return ContextOverflow(f"{self._where()} says the prompt is too long: {detail}")
+        return ServerError(f"{self._where()} refused the request ({status}): {detail}", status)
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        limits = self.config.limits
+        if retry_after:
+            try:
+                return min(float(retry_after), 60.0)
+            except ValueError:
+                pass
+        delay: float = min(limits.backoff_max, limits.backoff_base * 2 ** (attempt - 1))
+        return delay * (0.5 + self._rng() / 2)  # jitter: spread retries of parallel agents
+
+    # --- tools, schemas, context ---------------------------------------------------------
+
+    def _supports_native_tools(self) -> bool:
+        """Ollama lists a model's capabilities; one without "tools" is driven with text calls."""
+        if self.provider != "ollama":
+            return True
+        model = self.route.model
+        if model not in self._capabilities:
+            response = self._post("/api/show", {"model": model})
+            capabilities = (
+                response.body.get("capabilities") if isinstance(response.body, dict) else None
+            )
+            # Older servers do not list capabilities: assume tools work, as they usually do.
+            self._capabilities[model] = (
+                capabilities if isinstance(capabilities, list) else ["tools"]
+            )
+        return "tools" in self._capabilities[model]
+
+    @staticmethod
+    def _with_text_tools(
+        conversation: list[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> list[ChatMessage]:
+        specs = json.dumps([tool.model_dump() for tool in tools], indent=1)
+        prompt = ChatMessage.system(TEXT_TOOLS_PROMPT.format(tools=specs))
+        # Text-mode models see calls and results as plain turns.
+        plain = [
+            ChatMessage(role="assistant", content=m.content or _calls_text(m))
+            if m.role == "assistant" and m.tool_calls
+            else ChatMessage.user(f"[{m.tool_name} result]\n{m.content}")
+            if m.role == "tool"
+            else m
+            for m in conversation
+        ]
+        return [prompt, *plain]
+
+    @staticmethod
+    def _tool_calls(reply: Reply, tools: Sequence[ToolSpec] | None) -> tuple[list[ToolCall], bool]:
+        if reply.tool_calls or not tools:
+            calls = [c for c in reply.tool_calls if c.name != ANSWER_TOOL]
+            return calls, False
+        recovered = recover_tool_calls(reply.text, {tool.name for tool in tools})
+        return recovered, bool(recovered)
+
+    @staticmethod
+    def _parse(reply: Reply, schema: type[BaseModel]) -> BaseModel:
+        forced = [c for c in reply.tool_calls if c.name == ANSWER_TOOL]
+        value = forced[0].arguments if forced else extract_json(reply.text)
+        return schema.model_validate(value)
+
+    def _check_context(
+        self,
+        conversation: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] | None,
+        schema: type[BaseModel] | None,
+    ) -> None:
+        """Refuse loudly a prompt that would not fit: Ollama would silently drop its start."""
+        extra = json.dumps([t.model_dump() for t in tools or []]) if tools else ""
+        extra += json.dumps(schema.model_json_schema()) if schema else ""
+        prompt = budget.estimate_message_tokens(
+            [m.model_dump(exclude_defaults=True) for m in conversation]
+        ) + budget.estimate_tokens(extra)
+        window = self.route.context_window
+        room = window - self.route.max_answer_tokens
+        if prompt > room:
+            raise ContextOverflow(
+                f"the prompt for {self.role} is about {prompt} tokens, but {self.route.model} has "
+                f"a context window of {window} with {self.route.max_answer_tokens} kept for the "
+                f"answer: shorten the prompt or raise models.{self.role}.context_window"
+            )
+
+    # --- listing models (for `team doctor`) ------------------------------------------------
+
+    def available_models(self) -> list[str]:
+        """The models the server has: Ollama's /api/tags, or OpenAI's /models."""
+        if self.provider == "ollama":
+            body = self._request("GET", "/api/tags").body
+            return [m.get("name", "") for m in body.get("models", [])]
+        if self.provider == "openai":
+            body = self._request("GET", "/models").body
+            return [m.get("id", "") for m in body.get("data", [])]
+        raise NotImplementedError("Anthropic's model list needs no check: the API key decides")
+
+
+def _tries(n: int) -> str:
+    return "1 try" if n == 1 else f"{n} tries"
+
+
+def _calls_text(message: Reply | ChatMessage) -> str:
+    return "\n".join(
+        f"<tool_call>{json.dumps({'name': c.name, 'arguments': c.arguments})}</tool_call>"
+        for c in message.tool_calls
+    )
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        ]
+        return "; ".join(parts)
+    return str(exc)

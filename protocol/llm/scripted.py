@@ -1,0 +1,486 @@
+"""A scripted model server: the Ollama, OpenAI and Anthropic wire formats on a loopback port,
+answering from a scenario file instead of a model. Tests and `team demo` drive the team with it.
+
+    python -m protocol.llm.scripted SCENARIO.json [--port 0] [--port-file FILE]
+
+A scenario lists models and rules. The first rule whose `match` holds (and that has replies
+left) answers; a rule's `replies` are given in order and the last one repeats:
+
+    {"models": [{"name": "qwen2.5-coder:7b", "capabilities": ["completion", "tools"]}],
+     "rules": [
+       {"match": {"schema": "Plan"}, "reply": {"json": {"modules": []}}},
+       {"match": {"files": "models.py", "turn": 0},
+        "reply": {"tool_calls": [{"name": "write_file",
+                                  "arguments": {"path": "models.py", "content": "..."}}]}},
+       {"match": {"contains": "hello"},
+        "replies": [{"status": 500, "error": "boom"}, {"content": "hi", "delay": 0.5}]}]}
+
+`match` keys (all optional, all must hold): `api` (ollama/openai/anthropic), `model`, `role`
+(the X-Agent-Team-Role header), `schema` (the requested JSON schema's title), `task` and `files`
+(from the `TASK <id>:` and `FILES:` lines of DESIGN §7; `files` is a substring), `contains` (in
+the last user message), `turn` (assistant turns so far), `tools` (whether tools were offered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from protocol.atomic import atomic_write_text
+
+_TASK_LINE = re.compile(r"^TASK (\d+):", re.MULTILINE)
+_FILES_LINE = re.compile(r"^FILES:(.*)$", re.MULTILINE)
+Api = Literal["ollama", "openai", "anthropic"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScriptedToolCall(_Strict):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScriptedReply(_Strict):
+    content: str = ""
+    json_value: Any = Field(default=None, alias="json")
+    tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
+    status: int = 200
+    error: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    delay: float = Field(default=0.0, ge=0)
+    finish_reason: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Match(_Strict):
+    api: Api | None = None
+    model: str | None = None
+    role: str | None = None
+    schema_title: str | None = Field(default=None, alias="schema")
+    task: int | None = None
+    files: str | None = None
+    contains: str | None = None
+    turn: int | None = None
+    tools: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Rule(_Strict):
+    name: str = ""
+    match: Match = Field(default_factory=Match)
+    reply: ScriptedReply | None = None
+    replies: list[ScriptedReply] = Field(default_factory=list)
+
+    def answers(self) -> list[ScriptedReply]:
+        return self.replies or ([self.reply] if self.reply else [ScriptedReply()])
+
+
+class ModelEntry(_Strict):
+    name: str
+    capabilities: list[str] = Field(default_factory=lambda: ["completion", "tools"])
+
+
+class Scenario(_Strict):
+    models: list[ModelEntry] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> Scenario:
+        try:
+            return cls.model_validate_json(Path(path).read_bytes())
+        except (OSError, ValidationError) as exc:
+            raise SystemExit(f"scenario {path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a request looked like, in the terms rules match on."""
+
+    api: Api
+    model: str
+    role: str
+    schema_title: str | None
+    task: int | None
+    files: str | None
+    last_user: str
+    turn: int
+    tools: bool
+
+
+@dataclass
+class LoggedRequest:
+    seen: Seen
+    rule: str | None
+    status: int
+    body: Any = field(repr=False)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # Anthropic blocks
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return ""
+
+
+def _is_tool_result(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    blocks = content if isinstance(content, list) else []
+    return message.get("role") == "tool" or any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks
+    )
+
+
+def inspect(api: Api, body: dict[str, Any], role: str) -> Seen:
+    messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
+    users = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"
+             and not _is_tool_result(m)]  # fmt: skip
+    # The TASK/FILES lines sit in the build request, which may be several turns back.
+    task_prompt = next((u for u in reversed(users) if _TASK_LINE.search(u)), "")
+    task = _TASK_LINE.search(task_prompt)
+    files = _FILES_LINE.search(task_prompt)
+    schema: Any = None
+    if api == "ollama":
+        schema = body.get("format")
+    elif api == "openai":
+        schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
+    else:
+        forced = [t for t in body.get("tools", []) if t.get("name") == "respond"]
+        schema = forced[0].get("input_schema") if forced else None
+    offered = [t for t in body.get("tools", []) if t.get("name") != "respond"]
+    return Seen(
+        api=api,
+        model=str(body.get("model", "")),
+        role=role,
+        schema_title=schema.get("title") if isinstance(schema, dict) else None,
+        task=int(task.group(1)) if task else None,
+        files=files.group(1).strip() if files else None,
+        last_user=users[-1] if users else "",
+        turn=sum(1 for m in messages if m.get("role") == "assistant"),
+        tools=bool(offered),
+    )
+
+
+def matches(match: Match, seen: Seen) -> bool:
+    exact = {
+        "api": seen.api,
+        "model": seen.model,
+        "role": seen.role,
+        "schema_title": seen.schema_title,
+        "task": seen.task,
+        "turn": seen.turn,
+        "tools": seen.tools,
+    }
+    for key, actual in exact.items():
+        wanted = getattr(match, key)
+        if wanted is not None and wanted != actual:
+            return False
+    if match.files is not None and (seen.files is None or match.files not in seen.files):
+        return False
+    return match.contains is None or match.contains in seen.last_user
+
+
+class ScriptedModel:
+    """The scenario with its state: which reply each rule gives next."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self._given = [0] * len(scenario.rules)
+        self._lock = threading.Lock()
+        self.log: list[LoggedRequest] = []
+
+    def knows(self, model: str) -> bool:
+        return not self.scenario.models or any(m.name == model for m in self.scenario.models)
+
+    def capabilities(self, model: str) -> list[str] | None:
+        for entry in self.scenario.models:
+            if entry.name == model:
+                return entry.capabilities
+        return None if self.scenario.models else ["completion", "tools"]
+
+    def answer(self, seen: Seen) -> tuple[str | None, ScriptedReply | None]:
+        with self._lock:
+            for index, rule in enumerate(self.scenario.rules):
+                if matches(rule.match, seen):
+                    answers = rule.answers()
+                    reply = answers[min(self._given[index], len(answers) - 1)]
+                    self._given[index] += 1
+                    return rule.name or f"rule {index + 1}", reply
+        return None, None
+
+
+# --- encoding answers in each wire format --------------------------------------------------
+
+
+def _call_id(index: int) -> str:
+    return f"call_scripted_{index}"
+
+
+def encode(api: Api, seen: Seen, reply: ScriptedReply) -> dict[str, Any]:
+    content = reply.content
+    if reply.json_value is not None:
+        content = json.dumps(reply.json_value)
+    calls = reply.tool_calls
+    if api == "ollama":
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            message["tool_calls"] = [
+                {"function": {"name": c.name, "arguments": c.arguments}} for c in calls
+            ]
+        return {
+            "model": seen.model,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "message": message,
+            "done": True,
+            "done_reason": reply.finish_reason or "stop",
+            "prompt_eval_count": 10,
+            "eval_count": max(1, len(content) // 4),
+        }
+    if api == "openai":
+        message = {"role": "assistant", "content": content or None}
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": _call_id(i),
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                }
+                for i, c in enumerate(calls)
+            ]
+        finish = reply.finish_reason or ("tool_calls" if calls else "stop")
+        return {
+            "id": "chatcmpl-scripted",
+            "object": "chat.completion",
+            "model": seen.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": max(1, len(content) // 4)},
+        }
+    blocks: list[dict[str, Any]] = []
+    if reply.json_value is not None and seen.schema_title is not None:
+        blocks.append({"type": "tool_use", "id": _call_id(99), "name": "respond",
+                       "input": reply.json_value})  # fmt: skip
+    elif content:
+        blocks.append({"type": "text", "text": content})
+    for i, c in enumerate(calls):
+        blocks.append({"type": "tool_use", "id": _call_id(i), "name": c.name, "input": c.arguments})
+    stop = {"length": "max_tokens"}.get(reply.finish_reason or "", reply.finish_reason)
+    return {
+        "id": "msg_scripted",
+        "type": "message",
+        "role": "assistant",
+        "model": seen.model,
+        "content": blocks,
+        "stop_reason": stop or ("tool_use" if calls else "end_turn"),
+        "usage": {"input_tokens": 10, "output_tokens": max(1, len(content) // 4)},
+    }
+
+
+def encode_error(api: Api, status: int, text: str) -> dict[str, Any]:
+    if api == "ollama":
+        return {"error": text}
+    if api == "openai":
+        return {"error": {"message": text, "type": "server_error", "code": status}}
+    return {"type": "error", "error": {"type": "api_error", "message": text}}
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+_CHAT_PATHS: dict[str, Api] = {
+    "/api/chat": "ollama",
+    "/v1/chat/completions": "openai",
+    "/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read the log
+        pass
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError:
+            return None
+
+    def do_GET(self) -> None:
+        model = self.server.model
+        names = [m.name for m in model.scenario.models]
+        if self.path == "/api/tags":
+            self._send(200, {"models": [{"name": n, "model": n} for n in names]})
+        elif self.path in ("/v1/models", "/models"):
+            self._send(
+                200, {"object": "list", "data": [{"id": n, "object": "model"} for n in names]}
+            )
+        elif self.path == "/api/version":
+            self._send(200, {"version": "0.0.0-scripted"})
+        else:
+            self._send(404, {"error": f"scripted model server: no GET {self.path}"})
+
+    def do_POST(self) -> None:
+        body = self._body()
+        if not isinstance(body, dict):
+            self._send(400, {"error": "scripted model server: the body is not a JSON object"})
+            return
+        if self.path == "/api/show":
+            self._show(body)
+            return
+        api = _CHAT_PATHS.get(self.path)
+        if api is None:
+            self._send(404, {"error": f"scripted model server: no POST {self.path}"})
+            return
+        self._chat(api, body)
+
+    def _show(self, body: dict[str, Any]) -> None:
+        name = str(body.get("model") or body.get("name") or "")
+        capabilities = self.server.model.capabilities(name)
+        if capabilities is None:
+            self._send(404, {"error": f"model '{name}' not found"})
+        else:
+            self._send(200, {"capabilities": capabilities, "details": {"family": "scripted"}})
+
+    def _chat(self, api: Api, body: dict[str, Any]) -> None:
+        model = self.server.model
+        seen = inspect(api, body, self.headers.get("X-Agent-Team-Role", ""))
+        if not model.knows(seen.model):
+            text = (
+                f'model "{seen.model}" not found, try pulling it first'
+                if api == "ollama"
+                else f"The model `{seen.model}` does not exist."
+            )
+            model.log.append(LoggedRequest(seen, None, 404, body))
+            self._send(404, encode_error(api, 404, text))
+            return
+        rule, reply = model.answer(seen)
+        if reply is None:
+            text = f"scripted model: no rule matches this request ({seen})"
+            model.log.append(LoggedRequest(seen, None, 400, body))
+            self._send(400, encode_error(api, 400, text))
+            return
+        model.log.append(LoggedRequest(seen, rule, reply.status, body))
+        if reply.delay:
+            time.sleep(reply.delay)  # stands for the model thinking
+        if reply.status >= 400:
+            self._send(reply.status, encode_error(api, reply.status, reply.error), reply.headers)
+        else:
+            self._send(reply.status, encode(api, seen, reply), reply.headers)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], model: ScriptedModel) -> None:
+        super().__init__(address, _Handler)
+        self.model = model
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a read timeout under test) is expected, not a server error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class ScriptedServer:
+    """The server in a background thread of this process: `with ScriptedServer(s) as srv:`."""
+
+    def __init__(self, scenario: Scenario, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.model = ScriptedModel(scenario)
+        self._server = _Server((host, port), self.model)
+        # A short poll interval: stop() waits for it, and tests start and stop many servers.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def log(self) -> list[LoggedRequest]:
+        return self.model.log
+
+    def start(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def serve(scenario: Scenario) -> Iterator[ScriptedServer]:
+    with ScriptedServer(scenario) as server:
+        yield server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m protocol.llm.scripted",
+        description="Serve a scripted model (Ollama, OpenAI and Anthropic wire formats).",
+    )
+    parser.add_argument("scenario", type=Path, help="the scenario JSON file")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", type=Path, help="write the chosen port here")
+    options = parser.parse_args(argv)
+    server = ScriptedServer(Scenario.load(options.scenario), options.host, options.port)
+    if options.port_file:
+        atomic_write_text(options.port_file, str(server.port))
+    print(f"scripted model server on {server.url} (scenario {options.scenario})", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server.start()
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""HTTP to the model server, and the cassettes that record and replay it.
+
+A transport moves one JSON request and its JSON answer; it does not retry and does not judge
+status codes (client.py does both). Cassettes sit at this level, so a replay exercises every
+line of the client above it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from protocol.atomic import atomic_write_text
+from protocol.llm.errors import CassetteMismatch
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ConnectFailed(Exception):
+    """No connection: refused, unresolvable, reset before an answer."""
+
+
+class ReadTimedOut(Exception):
+    """Connected, but no answer within the read timeout."""
+
+
+class Transport(Protocol):
+    def request(
+        self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
+    ) -> HttpResponse: ...
+
+
+def _decode(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+class HttpxTransport:
+    """Real HTTP with httpx, one pooled client per transport."""
+
+    def __init__(self, connect_timeout: float = 5.0) -> None:
+        self._connect_timeout = connect_timeout
+        self._client = httpx.Client()
+
+    def request(
+        self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
+    ) -> HttpResponse:
+        timeouts = httpx.Timeout(timeout, connect=self._connect_timeout)
+        try:
+            response = self._client.request(
+                method, url, json=body, headers=headers, timeout=timeouts
+            )
+        except httpx.ReadTimeout as exc:
+            raise ReadTimedOut(str(exc) or "read timed out") from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+        except httpx.TransportError as exc:
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+        return HttpResponse(response.status_code, _decode(response), dict(response.headers))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _exchange_key(method: str, url: str, body: Any) -> dict[str, Any]:
+    # The path only: a replay has no server, and the host may differ from the recording's.
+    return {"method": method, "path": urlsplit(url).path, "body": body}
+
+
+class RecordingTransport:
+    """Passes every exchange through to `inner` and appends it to a cassette file."""
+
+    def __init__(self, inner: Transport, path: Path) -> None:
+        self._inner = inner
+        self._path = Path(path)
+        self._lock = threading.Lock()
+        self._exchanges: list[dict[str, Any]] = []
+
+    def request(
+        self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
+    ) -> HttpResponse:
+        response = self._inner.request(method, url, body, headers, timeout)
+        with self._lock:
+            self._exchanges.append(
+                {
+                    "request": _exchange_key(method, url, body),
+                    "response": {"status": response.status, "body": response.body},
+                }
+            )
+            text = json.dumps({"version": 1, "exchanges": self._exchanges}, indent=1)
+            atomic_write_text(self._path, text + "\n", fsync=False)
+        return response
+
+
+class ReplayTransport:
+    """Answers from a cassette, in recorded order, with no server. A request that differs
+    from the recorded one is an error that shows both."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+            self._exchanges: list[dict[str, Any]] = list(data["exchanges"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CassetteMismatch(f"cannot read cassette {self._path}: {exc}") from None
+        self._next = 0
+        self._lock = threading.Lock()
+
+    @property
+    def remaining(self) -> int:
+        return len(self._exchanges) - self._next
+
+    def request(
+        self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
+    ) -> HttpResponse:
+        with self._lock:
+            if self._next >= len(self._exchanges):
+                raise CassetteMismatch(
+                    f"cassette {self._path} has no exchange left for {method} "
+                    f"{urlsplit(url).path} (it recorded {len(self._exchanges)})"
+                )
+            exchange = self._exchanges[self._next]
+            wanted = _exchange_key(method, url, body)
+            if exchange["request"] != wanted:
+                raise CassetteMismatch(
+                    f"request {self._next + 1} differs from cassette {self._path}:\n"
+                    f"  recorded: {_short(exchange['request'])}\n"
+                    f"  now:      {_short(wanted)}"
+                )
+            self._next += 1
+        response = exchange["response"]
+        return HttpResponse(int(response["status"]), response["body"])
+
+
+def _short(value: Any, limit: int = 400) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from coordinator.cli import cli
+from protocol.llm.scripted import Scenario, ScriptedServer
+
+
+@pytest.fixture
+def ollama() -> Iterator[ScriptedServer]:
+    scenario = Scenario.model_validate({"models": [{"name": "small:7b"}, {"name": "big:70b"}]})
+    with ScriptedServer(scenario) as server:
+        yield server
+
+
+def doctor(env: dict[str, str], tmp_path: object) -> tuple[int, list[dict[str, object]]]:
+    result = CliRunner().invoke(
+        cli, ["-w", str(tmp_path), "doctor", "--json"], env={"TEAM_CONFIG": "/nonexistent", **env}
+    )
+    return result.exit_code, [json.loads(line) for line in result.output.splitlines()]
+
+
+def routes(plan: str = "big:70b", small: str = "small:7b") -> dict[str, str]:
+    return {
+        "TEAM_MODEL_PLAN": plan,
+        "TEAM_MODEL_RCA": plan,
+        "TEAM_MODEL_BUILD": small,
+        "TEAM_MODEL_EXPLORE": small,
+        "TEAM_MODEL_TEST": small,
+    }
+
+
+def test_all_models_present_passes(ollama: ScriptedServer, tmp_path: object) -> None:
+    code, checks = doctor({"OLLAMA_HOST": ollama.url, **routes()}, tmp_path)
+    by_name = {c["check"]: c for c in checks}
+    assert code == 0, checks
+    assert by_name["tmux"]["ok"] and by_name["git"]["ok"]
+    assert by_name[f"ollama {ollama.url}"]["detail"] == "reachable, 2 models"
+    assert by_name["model plan"]["detail"] == "big:70b is available"
+    assert "sandbox" in by_name
+
+
+def test_a_missing_model_fails_and_says_how_to_pull_it(
+    ollama: ScriptedServer, tmp_path: object
+) -> None:
+    code, checks = doctor({"OLLAMA_HOST": ollama.url, **routes(plan="huge:405b")}, tmp_path)
+    assert code == 1
+    plan = next(c for c in checks if c["check"] == "model plan")
+    assert plan == {
+        "check": "model plan",
+        "ok": False,
+        "needed": True,
+        "detail": "huge:405b is missing: ollama pull huge:405b",
+    }
+
+
+def test_an_unreachable_server_fails_fast_with_advice(tmp_path: object) -> None:
+    code, checks = doctor({"OLLAMA_HOST": "http://127.0.0.1:9", **routes()}, tmp_path)
+    assert code == 1
+    server = next(c for c in checks if str(c["check"]).startswith("ollama"))
+    assert "cannot reach the ollama server at http://127.0.0.1:9" in str(server["detail"])
+    assert "ollama serve" in str(server["detail"])
