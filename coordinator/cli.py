@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from coordinator import views
 from coordinator.doctor import run_checks
@@ -30,14 +31,15 @@ from protocol import (
     parse_payload,
 )
 from protocol.config import ConfigError, load_config
-from protocol.mailbox import MessageState
 from protocol.messages import is_agent_name
+from protocol.wire import load_json_object
 
 
 class Context:
     def __init__(self, workspace: Path) -> None:
         self.workspace = workspace
-        self.out = Console(soft_wrap=True)
+        # No markup: message text, titles and paths are data, and "[/x]" in them must print.
+        self.out = Console(soft_wrap=True, markup=False)
         if not self.out.is_terminal:  # piped into a file or grep: don't fold rows at 80 columns
             self.out.width = 160
 
@@ -108,7 +110,12 @@ def init(c: Context, task: str) -> None:
     Example:
       team init -w ./myproject
     """
-    team, created = init_workspace(c.workspace, task=task)
+    try:
+        team, created = init_workspace(c.workspace, task=task)
+    except TeamFileError as exc:
+        raise click.ClickException(f"{exc}; fix or remove it, then run `team init` again") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the team in {c.workspace}: {exc}") from None
     verb = "created" if created else "already there:"
     c.out.print(f"{verb} team {team.info.id} in {team.layout.root}", highlight=False)
     c.out.print("inboxes: " + ", ".join(team.layout.inbox_names()), highlight=False)
@@ -152,8 +159,10 @@ def inbox(
         known = ", ".join(layout.inbox_names()) or "none"
         raise click.BadParameter(f"no inbox named {agent!r} (inboxes: {known})", param_hint="AGENT")
     agents = [agent] if agent else layout.inbox_names()
-    states: tuple[MessageState, ...] = ALL_STATES if include_all else ("new",)
-    entries = collect(layout, agents, states, team.info.id)
+    # One snapshot of every state: what it shows is printed, all of it counts as seen by
+    # --follow, so nothing that arrives after it is missed and nothing in it is shown twice.
+    snapshot = collect(layout, agents, ALL_STATES, team.info.id)
+    entries = [e for e in snapshot if include_all or e.state == "new"]
     if as_json:
         for entry in entries:
             _print_json(views.inbox_json(entry))
@@ -164,20 +173,18 @@ def inbox(
                 "no messages" + ("" if include_all else " waiting (--all shows handled ones)")
             )
     if follow:
-        _follow(c, team, agent, entries, timeout, as_json)
+        skip = {(e.agent, e.path.name) for e in snapshot}
+        _follow(c, team, agent, skip, timeout, as_json)
 
 
 def _follow(
     c: Context,
     team: Team,
     agent: str | None,
-    shown: list[Any],
+    skip: set[tuple[str, str]],
     timeout: float | None,
     as_json: bool,
 ) -> None:
-    # Everything already on disk counts as shown: only deliveries from now on are streamed.
-    agents = [agent] if agent else team.layout.inbox_names()
-    skip = {(e.agent, e.path.name) for e in collect(team.layout, agents, ALL_STATES, team.info.id)}
     # On stderr, so that a script reading the JSON lines on stdout never sees it.
     click.echo("following new messages (Ctrl-C to stop)...", err=True)
     try:
@@ -229,9 +236,9 @@ def send(
     """
     team = c.team()
     try:
-        raw = json.loads(payload)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+        raw = load_json_object(payload.encode("utf-8", "surrogatepass"))
+    except BadMessage as exc:
+        raise click.BadParameter(exc.reason, param_hint="--payload") from None
     if not is_agent_name(sender):
         raise click.BadParameter(f"{sender!r} is not an agent name", param_hint="--from")
     try:
@@ -287,7 +294,7 @@ def status(c: Context, as_json: bool) -> None:
         else:
             c.out.print("no tasks yet")
         for problem in problems:
-            c.out.print(f"[red]unreadable:[/red] {problem}", highlight=False)
+            c.out.print(Text.assemble(("unreadable: ", "red"), problem), highlight=False)
     if problems:
         sys.exit(1)
 
@@ -334,8 +341,8 @@ def doctor(c: Context, as_json: bool) -> None:
                          "detail": check.detail})  # fmt: skip
         else:
             style = {"ok": "green", "FAIL": "bold red", "warn": "yellow"}[check.label]
-            c.out.print(f"[{style}]{check.label:>4}[/{style}]  {check.name}: {check.detail}",
-                        highlight=False)  # fmt: skip
+            line = Text.assemble((f"{check.label:>4}", style), f"  {check.name}: {check.detail}")
+            c.out.print(line, highlight=False)
     if any(not check.ok and check.needed for check in checks):
         sys.exit(1)
 

@@ -82,7 +82,8 @@ def check_models(config: Config) -> list[Check]:
             checks.append(Check(f"{provider} {url}", has_key, detail))
             continue
         try:
-            available = set(client.available_models())
+            with client:
+                available = set(client.available_models())
         except ModelError as exc:
             checks.append(Check(f"{provider} {url}", False, str(exc)))
             continue

@@ -1,4 +1,7 @@
-"""Reading inboxes for people: all messages of some agents, and a stream of new ones."""
+"""Reading inboxes for people: all messages of some agents, and a stream of new ones.
+
+Order is by inbox, then by the inbox's sequence number: never by clock time (DESIGN §4).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,16 @@ from datetime import UTC, datetime
 from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from protocol import InboxEntry, Layout, list_inbox
-from protocol.mailbox import MessageState
+from protocol import InboxEntry, Layout
+from protocol.mailbox import MOVED, MessageState, read_entry
 
 ALL_STATES: tuple[MessageState, ...] = ("new", "cur", "bad")
+_LATER_STATE = {"new": 0, "cur": 1, "bad": 1}
 
 
 def entry_time(entry: InboxEntry) -> datetime:
-    """When a message was sent (by its envelope), else when its file last changed."""
+    """When a message was sent (by its envelope), else when its file last changed: for
+    display only."""
     if entry.message is not None:
         return entry.message.created_at
     try:
@@ -27,13 +32,44 @@ def entry_time(entry: InboxEntry) -> datetime:
         return datetime.now(UTC)
 
 
+def _file_names(layout: Layout, agent: str, state: MessageState) -> list[str]:
+    try:
+        names = os.listdir(getattr(layout.inbox(agent), state))
+    except FileNotFoundError:
+        return []
+    return [n for n in names if not n.endswith(".reason") and not n.startswith(".")]
+
+
+def _read_new(
+    layout: Layout,
+    agents: list[str],
+    states: tuple[MessageState, ...],
+    team: str,
+    seen: set[tuple[str, str]],
+) -> list[InboxEntry]:
+    """Entries whose (agent, file name) is not in `seen`, one per message: a file caught
+    between new/ and cur/ (it is briefly in both) counts once, in its later place."""
+    found: dict[tuple[str, str], InboxEntry] = {}
+    for agent in agents:
+        for state in states:
+            for name in _file_names(layout, agent, state):
+                key = (agent, name)
+                if key in seen:
+                    continue
+                entry = read_entry(agent, state, getattr(layout.inbox(agent), state) / name, team)
+                if entry.problem == MOVED:
+                    continue  # it is in cur/ or bad/ now, and will be read there
+                earlier = found.get(key)
+                if earlier is None or _LATER_STATE[state] >= _LATER_STATE[earlier.state]:
+                    found[key] = entry
+    return sorted(found.values(), key=lambda e: (e.agent, e.seq, e.path.name))
+
+
 def collect(
     layout: Layout, agents: list[str], states: tuple[MessageState, ...], team: str
 ) -> list[InboxEntry]:
-    """The messages in `states` of every inbox in `agents`, oldest first."""
-    entries = [e for agent in agents for e in list_inbox(layout, agent, states=states, team=team)]
-    entries.sort(key=lambda e: (entry_time(e), e.agent, e.seq))
-    return entries
+    """The messages in `states` of every inbox in `agents`, by inbox and sequence number."""
+    return _read_new(layout, agents, states, team, set())
 
 
 class _Wake(FileSystemEventHandler):
@@ -56,16 +92,13 @@ def follow(
     """Yield each message delivered from now on (handled or not, quarantined too), once.
 
     `skip` holds (agent, file name) pairs already shown. A message keeps its file name when
-    it moves from new/ to cur/ or bad/, so it is never shown twice. Stops after `timeout`
-    seconds, or never when it is None.
+    it moves from new/ to cur/ or bad/, so it is never shown twice, and only files not seen
+    before are read on each wake-up. Stops after `timeout` seconds, or never when None.
     """
     wake = threading.Event()
     observer = Observer()
     observer.schedule(
-        _Wake(wake),
-        str(layout.inboxes_dir),
-        recursive=True,
-        event_filter=[FileCreatedEvent],
+        _Wake(wake), str(layout.inboxes_dir), recursive=True, event_filter=[FileCreatedEvent]
     )
     observer.daemon = True
     observer.start()
@@ -75,11 +108,9 @@ def follow(
         while True:
             wake.clear()
             agents = [agent] if agent else layout.inbox_names()
-            for entry in collect(layout, agents, ALL_STATES, team):
-                key = (entry.agent, entry.path.name)
-                if key not in seen:
-                    seen.add(key)
-                    yield entry
+            for entry in _read_new(layout, agents, ALL_STATES, team, seen):
+                seen.add((entry.agent, entry.path.name))
+                yield entry
             if deadline is not None and time.monotonic() >= deadline:
                 return
             wait = poll_interval

@@ -7,6 +7,8 @@ forks while it holds a lock.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,24 +33,35 @@ def _lock(path: Path) -> UnixFileLock:
 
 class ProcessLock:
     """An exclusive lock on one lock file, made once and taken many times (the hot paths
-    reuse it: building a `UnixFileLock` costs about as much as taking one)."""
+    reuse it: building a `UnixFileLock` costs about as much as taking one).
+
+    It excludes other processes (flock) and other threads of this one: a `UnixFileLock` with
+    thread_local=False is re-entrant across threads, so a thread lock guards it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = _lock(path)
+        self._threads = threading.Lock()
 
     @contextmanager
     def held(self, timeout: float = -1) -> Iterator[None]:
         """Hold the lock for the `with` block; `timeout` < 0 waits forever, otherwise
         `LockTimeout` is raised after `timeout` seconds."""
+        started = time.monotonic()
+        if not self._threads.acquire(timeout=timeout if timeout >= 0 else -1):
+            raise LockTimeout(self.path, timeout)
         try:
-            self._lock.acquire(timeout=timeout, poll_interval=0.001)
-        except Timeout as exc:
-            raise LockTimeout(self.path, timeout) from exc
-        try:
-            yield
+            left = -1.0 if timeout < 0 else max(0.0, timeout - (time.monotonic() - started))
+            try:
+                self._lock.acquire(timeout=left, poll_interval=0.001)
+            except Timeout as exc:
+                raise LockTimeout(self.path, timeout) from exc
+            try:
+                yield
+            finally:
+                self._lock.release()
         finally:
-            self._lock.release()
+            self._threads.release()
 
 
 @contextmanager

@@ -28,6 +28,7 @@ MESSAGE_NAME = re.compile(
     r"(?P<id>[A-Za-z0-9_-]{1,64})\.json$"
 )
 STALE_TEMP_SECONDS = 600.0
+MOVED = "moved while being read"
 
 
 class UnknownRecipient(Exception):
@@ -85,6 +86,17 @@ def _highest_seq_on_disk(inbox: InboxPaths) -> int:
     return highest
 
 
+def read_seq(inbox: InboxPaths) -> int | None:
+    """The last number given out, read without the lock; None when the counter is missing
+    or damaged (a sender rebuilds it from the names)."""
+    try:
+        with open(inbox.seq, "rb") as f:
+            record = f.read(_SEQ_RECORD).strip()
+    except FileNotFoundError:
+        return None
+    return int(record) if record.isdigit() else None
+
+
 def _next_seq(inbox: InboxPaths) -> int:
     """Give out the inbox's next sequence number. The caller holds `inbox.lock`."""
     fd = os.open(inbox.seq, os.O_RDWR | os.O_CREAT, 0o644)
@@ -98,6 +110,22 @@ def _next_seq(inbox: InboxPaths) -> int:
         return seq
     finally:
         os.close(fd)
+
+
+def raise_seq_to_disk(inbox: InboxPaths) -> None:
+    """Make sure the counter is past every number on disk. `.seq` is not fsynced on each
+    send (that would double the cost), so after a power loss it may lag the names; a receiver
+    calls this when it starts."""
+    with ProcessLock(inbox.lock).held():
+        fd = os.open(inbox.seq, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            record = os.pread(fd, _SEQ_RECORD, 0).strip()
+            last = int(record) if record.isdigit() else 0
+            highest = _highest_seq_on_disk(inbox)
+            if highest > last:
+                os.pwrite(fd, f"{highest:0{_SEQ_RECORD - 1}d}\n".encode(), 0)
+        finally:
+            os.close(fd)
 
 
 class Mailbox:
@@ -176,13 +204,15 @@ def read_entry(agent: str, state: MessageState, path: Path, team: str | None) ->
     if state == "bad":
         return InboxEntry(agent, state, path, name, None, _bad_reason(path))
     try:
+        if not os.path.lexists(path):
+            raise FileNotFoundError(path)
         if not path.is_file() or path.is_symlink():
             raise BadMessage("not a regular file")
         if path.stat().st_size > MAX_MESSAGE_BYTES:
             raise BadMessage("too large")
         message = parse_message(path.read_bytes(), team=team)
     except FileNotFoundError:
-        return InboxEntry(agent, state, path, name, None, "moved while being read")
+        return InboxEntry(agent, state, path, name, None, MOVED)
     except (BadMessage, OSError) as exc:
         return InboxEntry(agent, state, path, name, None, str(exc))
     return InboxEntry(agent, state, path, name, message, None)

@@ -24,12 +24,14 @@ from watchdog.observers import Observer
 
 from protocol.atomic import move_file
 from protocol.layout import Layout
-from protocol.locks import HeldLock, try_lock
+from protocol.locks import HeldLock, ProcessLock, try_lock
 from protocol.mailbox import (
     Mailbox,
     MessageName,
     UnknownRecipient,
     create_inbox,
+    raise_seq_to_disk,
+    read_seq,
     remove_stale_temp_files,
 )
 from protocol.messages import ErrorCategory, ErrorReport, Message, is_agent_name, make_message
@@ -88,6 +90,7 @@ class Receiver:
         self._handled: dict[str, str] = {}
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._lock: HeldLock | None = None
+        self._inbox_lock = ProcessLock(self.inbox.lock)
 
     # --- lifetime ------------------------------------------------------------------------
 
@@ -98,6 +101,7 @@ class Receiver:
         try:
             self._handled = self._load_handled_ids()
             remove_stale_temp_files(self.inbox)
+            raise_seq_to_disk(self.inbox)
             if self._watch:
                 self._start_watching()
         except BaseException:
@@ -179,12 +183,36 @@ class Receiver:
     def process_pending(self, *, max_messages: int | None = None) -> int:
         """Handle what is in `new/` now, in name order; return how many handlers ran."""
         handled = 0
-        for file_name in sorted(os.listdir(self.inbox.new)):
+        for file_name in self._snapshot():
             if max_messages is not None and handled >= max_messages:
                 break
             if self._process_one(file_name):
                 handled += 1
         return handled
+
+    def _snapshot(self) -> list[str]:
+        """The names in `new/` that can be handled now without breaking the order.
+
+        A listing taken while senders link N and then N+1 can show N+1 without N (readdir
+        walks a hash order). But a sender numbers and links under the inbox lock, so when the
+        counter reads S, every message below S is already linked, and a listing started after
+        that read holds them all: handling the names up to S keeps the order. Names above S
+        wait for the next scan, except numbers the counter had not even reached after the
+        listing: those were not numbered by it (written straight into new/) and are judged
+        now. A damaged counter falls back to listing under the lock.
+        """
+        before = read_seq(self.inbox)
+        if before is None:
+            with self._inbox_lock.held():
+                return sorted(os.listdir(self.inbox.new))
+        names = sorted(os.listdir(self.inbox.new))
+        after = read_seq(self.inbox) or before
+        ready = []
+        for file_name in names:
+            name = MessageName.parse(file_name)
+            if name is None or name.seq <= before or name.seq > after:
+                ready.append(file_name)
+        return ready
 
     def _process_one(self, file_name: str) -> bool:
         path = self.inbox.new / file_name
@@ -199,6 +227,9 @@ class Receiver:
         except BadMessage as exc:
             self._quarantine(file_name, exc.reason)
             self._notify_sender(file_name, exc, name)
+            return False
+        except OSError as exc:  # unreadable (permissions, I/O error): never jam the inbox
+            self._quarantine(file_name, f"cannot read: {exc.strerror or exc}")
             return False
         if name.message_id != message.id or name.sender != message.sender:
             self._quarantine(file_name, "file name does not match the message's sender and id")
@@ -220,8 +251,14 @@ class Receiver:
         try:
             self._handler(Delivery(message, name.seq, redelivered))
         except Exception as exc:
-            # A poison message must not be retried forever; keep it, with the error, in bad/.
-            self._quarantine(file_name, f"handler failed: {type(exc).__name__}: {exc}")
+            # A poison message must not be retried forever; keep it, with the error, in bad/,
+            # and tell its sender.
+            reason = f"handler failed: {type(exc).__name__}: {exc}"
+            self._quarantine(file_name, reason)
+            failure = BadMessage(
+                reason, sender=message.sender, message_id=message.id, message_type=message.type
+            )
+            self._notify_sender(file_name, failure, name)
             raise
         move_file(path, self.inbox.cur / file_name)  # the commit: in cur/ means handled
         self._handled[message.id] = file_name

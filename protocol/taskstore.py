@@ -48,6 +48,12 @@ class IllegalTransition(ValueError):
         )
 
 
+def _validated(task: Task, **update: Any) -> Task:
+    """`task` with `update` applied and checked (model_copy would skip validation, and a bad
+    owner name written to disk would make the whole store unreadable)."""
+    return Task.model_validate({**task.model_dump(), **update})
+
+
 class TaskStore:
     def __init__(self, layout: Layout, *, fsync: bool = True) -> None:
         self.layout = layout
@@ -83,8 +89,9 @@ class TaskStore:
     def ids(self) -> list[int]:
         ids = []
         for name in os.listdir(self.layout.tasks_dir):
-            stem, dot, ext = name.partition(".")
-            if dot and ext == "json" and stem.isdigit():
+            stem = name.removesuffix(".json")
+            # Only the canonical name counts: "01.json" must not be a second task 1.
+            if stem.isdigit() and name == self.layout.task_file(int(stem)).name:
                 ids.append(int(stem))
         return sorted(ids)
 
@@ -110,11 +117,17 @@ class TaskStore:
             written = []
             for task_id in order:
                 if task_id in new:
-                    task = new[task_id]
-                    event = TaskEvent(
-                        status=task.status, by=by, attempt=task.attempt, note="created"
+                    # Every task starts pending, unowned, at attempt 1: a caller cannot add a
+                    # task that is already "done" and so unlock its dependants.
+                    event = TaskEvent(status=TaskStatus.PENDING, by=by, attempt=1, note="created")
+                    task = _validated(
+                        new[task_id],
+                        status=TaskStatus.PENDING,
+                        owner=None,
+                        attempt=1,
+                        history=[event],
+                        result=None,
                     )
-                    task = task.model_copy(update={"history": [*task.history, event]})
                     self._write(task)
                     written.append(task)
             return sorted(written, key=lambda t: t.id)
@@ -166,7 +179,7 @@ class TaskStore:
         attempt = update.get("attempt", task.attempt)
         event = TaskEvent(status=new, by=by, attempt=attempt, note=note)
         update["history"] = [*task.history, event]
-        moved = task.model_copy(update=update)
+        moved = _validated(task, **update)
         self._write(moved)
         return moved
 

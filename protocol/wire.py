@@ -58,6 +58,13 @@ def load_json_object(data: bytes) -> dict[str, Any]:
         raise BadMessage(f"not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise BadMessage(f"not a JSON object but a {type(value).__name__}")
+    try:
+        # "\ud800" is valid JSON but no valid text: it would break every later write of it.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMessage(
+            "not JSON text: it holds an unpaired surrogate (\\ud800-\\udfff)"
+        ) from None
     return value
 
 

@@ -88,6 +88,18 @@ class ModelClient:
         self._rng = rng
         self._capabilities: dict[str, list[str]] = {}
 
+    def close(self) -> None:
+        """Close the HTTP connections (a no-op for cassettes)."""
+        close = getattr(self.transport, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> ModelClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- where and how ---------------------------------------------------------------
 
     @property

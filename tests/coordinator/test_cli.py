@@ -219,3 +219,71 @@ def test_inbox_follow_streams_a_message_sent_by_another_process(
     finally:
         follower.terminate()
         follower.communicate(timeout=10)
+
+
+def test_brackets_in_message_text_and_titles_are_printed_not_parsed(
+    team: Team, workspace: Path
+) -> None:
+    team("init", "--task", "fix [/x] and [bold]")
+    payload = json.dumps({"task_id": 1, "phase": "see [/x]", "detail": "[red]not red[/red]"})
+    assert team("send", "--to", "coordinator", "--type", "progress_update",
+                "--payload", payload).exit_code == 0  # fmt: skip
+    TaskStore(Layout.of(workspace)).add([Task(id=1, title="parse [/tmp] paths")])
+    shown = team("inbox")
+    assert shown.exit_code == 0, shown.output
+    assert "see [/x]" in shown.output
+    assert "[red]not red[/red]" in shown.output
+    status = team("status")
+    assert status.exit_code == 0, status.output
+    assert "parse [/tmp] paths" in status.output
+    assert "fix [/x] and [bold]" in status.output
+
+
+@pytest.mark.parametrize(
+    ("payload", "complaint"),
+    [
+        ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
+        ('{"reason": "\\ud800"}', "unpaired surrogate"),
+        ('{"reason": NaN}', "not JSON"),
+        ("[1, 2]", "not a JSON object"),
+    ],
+    ids=["deep", "surrogate", "nan", "list"],
+)
+def test_hostile_payloads_are_exit_2_not_a_traceback(
+    team: Team, payload: str, complaint: str
+) -> None:
+    team("init")
+    result = team("send", "--to", "coordinator", "--type", "shutdown_request", "--payload", payload)
+    assert result.exit_code == 2, result.output
+    assert complaint in result.output
+
+
+def test_init_over_a_damaged_team_file_says_what_to_do(team: Team, workspace: Path) -> None:
+    team("init")
+    Layout.of(workspace).team_json.write_text("{half")
+    result = team("init")
+    assert result.exit_code == 1
+    assert "team.json is not a valid team file" in result.output
+    assert "fix or remove it" in result.output
+
+
+def test_init_where_nothing_can_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(cli, ["init", "-w", str(blocker / "project")])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+def test_inbox_orders_by_inbox_then_sequence(team: Team, workspace: Path) -> None:
+    team("init")
+    for n in range(3):
+        team("send", "--to", "user", "--type", "shutdown_request", "--payload",
+             json.dumps({"reason": f"u{n}"}))  # fmt: skip
+        team("send", "--to", "coordinator", "--type", "shutdown_request", "--payload",
+             json.dumps({"reason": f"c{n}"}))  # fmt: skip
+    lines = [json.loads(line) for line in team("inbox", "--json").output.splitlines()]
+    assert [(r["inbox"], r["seq"]) for r in lines] == [
+        ("coordinator", 1), ("coordinator", 2), ("coordinator", 3),
+        ("user", 1), ("user", 2), ("user", 3),
+    ]  # fmt: skip

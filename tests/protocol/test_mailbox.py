@@ -9,6 +9,7 @@ import pytest
 from protocol import (
     Delivery,
     InboxBusy,
+    Mailbox,
     MessageTooLarge,
     ProgressUpdate,
     Receiver,
@@ -19,6 +20,9 @@ from protocol import (
 )
 from protocol.mailbox import MessageName
 from tests.conftest import TeamDir
+from tests.processes import finish, start, wait_for_line
+
+PROCS = Path(__file__).parent / "procs"
 
 
 def update(team: TeamDir, n: int, sender: str = "user", recipient: str = "worker"):  # type: ignore[no-untyped-def]
@@ -221,3 +225,68 @@ def test_a_crash_between_linking_into_cur_and_unlinking_from_new_is_finished_qui
     assert os.listdir(inbox.new) == []
     assert os.listdir(inbox.bad) == []
     assert os.listdir(inbox.cur) == [delivered.path.name]
+
+
+def test_threads_sharing_one_mailbox_get_distinct_sequence_numbers(team_dir: TeamDir) -> None:
+    mailbox = Mailbox(team_dir.layout, team_dir.team_id, fsync=False)
+    seqs: list[int] = []
+
+    def send_many(thread: int) -> None:
+        for n in range(150):
+            seqs.append(mailbox.send(update(team_dir, thread * 1000 + n)).seq)
+
+    threads = [threading.Thread(target=send_many, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(seqs) == list(range(1, 601))
+
+
+def test_a_large_backlog_with_a_concurrent_sender_is_handled_in_order(
+    team_dir: TeamDir, tmp_path: Path
+) -> None:
+    """A directory listing taken while files arrive can show N+1 without N (readdir walks a
+    hash order); the receiver must never act on such a listing."""
+    mailbox = Mailbox(team_dir.layout, team_dir.team_id, fsync=False)
+    for n in range(20000):  # a directory that once held many files stays slow to list
+        mailbox.send(update(team_dir, n))
+    with Receiver(team_dir.layout, team_dir.team_id, "worker", Recorder(), watch=False) as r:
+        r.process_pending(max_messages=17000)
+    sender = start(PROCS / "sender.py", team_dir.workspace, team_dir.team_id, "late", "worker",
+                   3000, 0, tmp_path / "sent.log", "--no-fsync")  # fmt: skip
+    wait_for_line(sender, "started")
+    recorder = Recorder()
+
+    with Receiver(team_dir.layout, team_dir.team_id, "worker", recorder, watch=False) as r:
+        while sender.poll() is None:
+            r.process_pending()
+        finish(sender)
+        r.process_pending()
+    seqs = [d.seq for d in recorder.deliveries]
+    assert len(seqs) == 6000
+    assert seqs == sorted(seqs)
+
+
+def test_a_receiver_moves_a_lagging_counter_past_the_numbers_on_disk(team_dir: TeamDir) -> None:
+    for n in range(5):
+        team_dir.mailbox().send(update(team_dir, n))
+    team_dir.layout.inbox("worker").seq.write_text("2\n")  # as if a power loss undid writes
+    receive_all(team_dir)
+    assert team_dir.mailbox().send(update(team_dir, 5)).seq == 6
+
+
+def test_the_sender_of_a_message_whose_handler_failed_is_told(team_dir: TeamDir) -> None:
+    team_dir.mailbox().send(update(team_dir, 1, sender="coordinator"))
+
+    def failing(delivery: Delivery) -> None:
+        raise RuntimeError("disk full")
+
+    with (
+        pytest.raises(RuntimeError),
+        Receiver(team_dir.layout, team_dir.team_id, "worker", failing, watch=False) as receiver,
+    ):
+        receiver.process_pending()
+    [report] = list_inbox(team_dir.layout, "coordinator", team=team_dir.team_id)
+    assert report.message is not None
+    assert "handler failed: RuntimeError: disk full" in report.message.payload.message  # type: ignore[union-attr]

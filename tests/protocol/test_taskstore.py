@@ -158,3 +158,32 @@ def test_eight_processes_racing_claim_each_of_100_tasks_exactly_once(
         for task_id in ids:
             assert store.get(task_id).owner == name
     assert sum(1 for ids in won.values() if ids) > 1, "the claimers did not actually race"
+
+
+def test_an_invalid_owner_is_refused_and_the_store_stays_readable(store: TaskStore) -> None:
+    store.add(tasks((1, [])))
+    store.promote_ready()
+    with pytest.raises(ValueError, match="owner"):
+        store.claim(1, "Builder A!")
+    assert store.get(1).status == S.READY
+    assert len(store.all()) == 1
+
+
+def test_added_tasks_always_start_pending_and_unowned(store: TaskStore) -> None:
+    store.add(
+        [
+            Task(id=1, title="t1"),
+            Task(id=2, title="t2", status=S.DONE, owner="w", attempt=3),
+            Task(id=3, title="t3", depends_on=[2]),
+        ]
+    )
+    second = store.get(2)
+    assert (second.status, second.owner, second.attempt) == (S.PENDING, None, 1)
+    assert [t.id for t in store.promote_ready()] == [1, 2]
+
+
+def test_only_canonical_file_names_are_tasks(store: TaskStore) -> None:
+    store.add(tasks((1, [])))
+    (store.layout.tasks_dir / "01.json").write_text(store.layout.task_file(1).read_text())
+    (store.layout.tasks_dir / "0002.json.bak").write_text("{}")
+    assert store.ids() == [1]

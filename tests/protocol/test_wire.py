@@ -82,3 +82,8 @@ def test_parse_payload_validates_a_bare_payload() -> None:
         parse_payload("nope", {})
     with pytest.raises(BadMessage, match="needs approved"):
         parse_payload("plan_approval", {"stage": "response"})
+
+
+def test_an_unpaired_surrogate_is_rejected() -> None:
+    data = json.dumps(good(payload={"reason": "\ud800"})).encode()
+    assert "unpaired surrogate" in reason_for(data)

@@ -1,4 +1,5 @@
-"""A sender process: `sender.py WORKSPACE TEAM NAME RECIPIENT COUNT START SENT_LOG [--naive]`.
+"""A sender process: `sender.py WORKSPACE TEAM NAME RECIPIENT COUNT START SENT_LOG [--naive]
+[--no-fsync]`.
 
 Appends each message id to SENT_LOG after `send()` returned. With --naive it writes straight
 into new/ in small pieces, the way a broken sender would (the crash test's negative control).
@@ -34,7 +35,7 @@ def main() -> None:
     workspace, team, name, recipient, count, start, sent_log = sys.argv[1:8]
     naive = "--naive" in sys.argv[8:]
     layout = Layout.of(workspace)
-    mailbox = Mailbox(layout, team)
+    mailbox = Mailbox(layout, team, fsync="--no-fsync" not in sys.argv[8:])
     print("started", flush=True)
     with open(sent_log, "a", encoding="utf-8") as log:
         for index in range(int(start), int(start) + int(count)):
