@@ -1,0 +1,46 @@
+"""`python -m agent_worker --workspace DIR --name NAME --role builder|explorer|tester`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agent_worker.loop import Limits
+from agent_worker.worker import Worker
+from protocol import Layout, NotATeamWorkspace, TeamFileError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m agent_worker", description="Run one agent of a team."
+    )
+    parser.add_argument("--workspace", "-w", type=Path, required=True)
+    parser.add_argument("--name", required=True, help="the agent's name (its inbox)")
+    parser.add_argument("--role", choices=["builder", "explorer", "tester"], default="builder")
+    parser.add_argument("--max-rounds", type=int, default=25, help="model rounds per task")
+    parser.add_argument("--max-seconds", type=float, default=600.0, help="seconds per task")
+    parser.add_argument("--max-tasks", type=int, help="exit after this many tasks")
+    parser.add_argument("--max-idle", type=float, help="exit after this many idle seconds")
+    options = parser.parse_args(argv)
+    try:
+        layout = Layout.of(options.workspace).require()
+        worker = Worker(
+            layout,
+            options.name,
+            options.role,
+            limits=Limits(options.max_rounds, options.max_seconds),
+            max_tasks=options.max_tasks,
+            max_idle=options.max_idle,
+        )
+    except (NotATeamWorkspace, TeamFileError, ValueError) as exc:
+        print(f"agent_worker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return worker.run()
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

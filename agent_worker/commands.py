@@ -1,0 +1,83 @@
+"""`run_command`: a shell command in the workspace, with a timeout, capped output, a scrubbed
+environment, the safety rails, and the sandbox where there is one."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent_worker.safety import Rails
+from agent_worker.sandbox import sandbox_available, sandboxed
+
+_SECRET = re.compile(r"(_KEY|_TOKEN|_SECRET)$|PASSWORD|PASSWD", re.IGNORECASE)
+OUTPUT_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int | None
+    output: str
+    timed_out: bool = False
+    refused: str | None = None
+    sandboxed: bool = False
+
+    def for_model(self) -> str:
+        if self.refused:
+            return f"REFUSED: {self.refused}"
+        head = "TIMED OUT" if self.timed_out else f"exit code {self.exit_code}"
+        return f"{head}\n{self.output}" if self.output else head
+
+
+def scrubbed_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment without secrets (`*_KEY`, `*_TOKEN`, `*_SECRET`, `*PASSWORD*`)."""
+    return {k: v for k, v in env.items() if not _SECRET.search(k)}
+
+
+def cap_output(text: str, limit: int = OUTPUT_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n[... {cut} characters of output cut ...]\n{text[-half:]}"
+
+
+def run_command(
+    command: str,
+    workspace: Path,
+    *,
+    timeout: float = 120.0,
+    use_sandbox: bool | None = None,
+    env: Mapping[str, str] | None = None,
+) -> CommandResult:
+    """Run `command` with `sh -c` in `workspace`, unless the rails refuse it."""
+    reason = Rails(workspace).refusal(command)
+    if reason:
+        return CommandResult(None, "", refused=reason)
+    in_sandbox = sandbox_available() if use_sandbox is None else use_sandbox
+    argv = ["sh", "-c", command]
+    if in_sandbox:
+        argv = sandboxed(argv, workspace)
+    process = subprocess.Popen(
+        argv,
+        cwd=workspace,
+        env=scrubbed_environment(os.environ if env is None else env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, so a timeout kills all of it
+    )
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        text = cap_output(out.decode("utf-8", "replace"))
+        note = f"\n[the command was stopped after {timeout:g}s]"
+        return CommandResult(None, text + note, timed_out=True, sandboxed=in_sandbox)
+    text = cap_output(out.decode("utf-8", "replace"))
+    return CommandResult(process.returncode, text, sandboxed=in_sandbox)

@@ -1,0 +1,109 @@
+"""The agent loop: ask the model, run the tool calls it makes, give back the results, repeat,
+until it calls `finish` or a limit is reached. Failure modes are the named exceptions below,
+handled in one place by the worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent_worker.prompts import NUDGE
+from agent_worker.tools import Finished, Toolbox, describe_arguments
+from protocol.llm import ChatMessage, ModelClient
+from protocol.llm.budget import estimate_message_tokens, truncate_head_tail
+
+TOOL_RESULT_TOKENS = 2_000  # one long tool result must not crowd out the conversation
+
+
+class LoopStopped(Exception):
+    """The loop ended without `finish`."""
+
+
+class OutOfRounds(LoopStopped):
+    pass
+
+
+class OutOfTime(LoopStopped):
+    pass
+
+
+class ShutdownRequested(LoopStopped):
+    pass
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_rounds: int = 25
+    max_seconds: float = 600.0
+
+
+@dataclass
+class AgentLoop:
+    client: ModelClient
+    toolbox: Toolbox
+    limits: Limits
+    should_stop: Callable[[], bool] = lambda: False
+    on_event: Callable[[str, str], None] = lambda kind, detail: None
+    temperature: float | None = 0.2
+    seed: int | None = None
+    rounds: int = 0
+
+    def run(self, messages: list[ChatMessage], deadline: float | None = None) -> str:
+        """Run until `finish` (its summary is returned) or a limit; `messages` grows in place
+        so that a caller can carry on the same conversation."""
+        deadline = deadline or time.monotonic() + self.limits.max_seconds
+        while True:
+            if self.should_stop():
+                raise ShutdownRequested("a shutdown was requested")
+            if self.rounds >= self.limits.max_rounds:
+                raise OutOfRounds(f"no finish after {self.rounds} rounds")
+            if time.monotonic() > deadline:
+                raise OutOfTime(f"no finish within {self.limits.max_seconds:g}s")
+            self.rounds += 1
+            summary = self.step(messages)
+            if summary is not None:
+                return summary
+
+    def step(self, messages: list[ChatMessage]) -> str | None:
+        """One round: the model's answer, then each of its tool calls in order."""
+        result = self.client.chat(
+            self._fitted(messages),
+            tools=self.toolbox.specs(),
+            temperature=self.temperature,
+            seed=self.seed,
+        )
+        messages.append(
+            ChatMessage(role="assistant", content=result.text, tool_calls=result.tool_calls)
+        )
+        if not result.tool_calls:
+            self.on_event("model", result.text[:200] or "(no tool call)")
+            messages.append(ChatMessage.user(NUDGE))
+            return None
+        for call in result.tool_calls:
+            self.on_event("tool", f"{call.name}({describe_arguments(call.arguments)})")
+            try:
+                output = self.toolbox.call(call)
+            except Finished as done:
+                return done.summary
+            output = truncate_head_tail(output, TOOL_RESULT_TOKENS)
+            messages.append(ChatMessage.tool_result(call, output))
+            if self.should_stop():  # a safe point between tool calls
+                raise ShutdownRequested("a shutdown was requested")
+        return None
+
+    def _fitted(self, messages: list[ChatMessage]) -> list[ChatMessage]:
+        """The conversation cut to the role's context: old tool results shrink first."""
+        route = self.client.route
+        budget = route.context_window - route.max_answer_tokens - 1_000  # tools and schema
+        fitted = list(messages)
+        for keep in (400, 100):
+            if estimate_message_tokens([m.model_dump() for m in fitted]) <= budget:
+                break
+            fitted = [
+                m.model_copy(update={"content": truncate_head_tail(m.content, keep)})
+                if m.role == "tool" and i < len(fitted) - 4
+                else m
+                for i, m in enumerate(fitted)
+            ]
+        return fitted

@@ -1,0 +1,125 @@
+"""Prompt templates, kept as data, and the workspace context they are filled with."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path, PurePosixPath
+
+from agent_worker.tools import UNLISTED_DIRS
+from protocol import TaskAssignment
+from protocol.llm.budget import fit_sections
+
+SYSTEM = {
+    "builder": """You are {name}, a builder in a team of coding agents that share one workspace.
+You work on one task at a time and write only the files of your task; other agents write the
+others at the same time. Use the tools: list_files, read_file, write_file, edit_file,
+run_command, finish. Write complete, working code with no placeholders. Every Python file you
+write is compiled at once and errors come back to you: fix them. When your files are complete,
+call finish with one sentence saying what you did.""",
+    "tester": """You are {name}, a tester in a team of coding agents that share one workspace.
+You write tests (pytest) for the code of your task and may write only test files. Read the
+source you test first. Run the tests with run_command. When they are written, call finish with
+one sentence saying what they cover.""",
+    "explorer": """You are {name}, an explorer in a team of coding agents. Look at the workspace
+with list_files and read_file (you cannot change anything), then call finish. You will then be
+asked for a structured report: the files that matter, languages, entry points, how tests run,
+and the conventions the code follows.""",
+}
+
+FIRST_ATTEMPT = "Write each of your files whole with write_file."
+FIX_MODE = """This is attempt {attempt}: the files exist and failed verification. Fix mode:
+read each file first, then change it with targeted edit_file calls; rewrite a whole file only
+if most of it is wrong."""
+RCA_EDITS = """Mandatory: the root-cause analysis asks for these changes. Make them first:
+{edits}"""
+REPORT_REQUEST = "Now give your exploration report as the JSON object asked for."
+REPAIR_AFTER_CHECKS = """Your files do not pass their checks yet:
+{failures}
+Fix them, then call finish again."""
+NUDGE = "Use the tools to do the task; call finish when your files are complete."
+
+
+def manifest(workspace: Path, limit: int = 300) -> str:
+    """What exists: each file, and for Python files the names they define."""
+    lines: list[str] = []
+    for root, dirs, files in os.walk(workspace):
+        dirs[:] = sorted(d for d in dirs if d not in UNLISTED_DIRS)
+        for name in sorted(files):
+            path = Path(root, name)
+            relative = PurePosixPath(path.relative_to(workspace)).as_posix()
+            lines.append(f"{relative}{_exports(path)}")
+            if len(lines) >= limit:
+                return "\n".join(lines) + "\n[... more files not listed ...]"
+    return "\n".join(lines) or "(the workspace is empty)"
+
+
+def _exports(path: Path) -> str:
+    if path.suffix != ".py":
+        return ""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except (SyntaxError, ValueError, OSError):
+        return "  (does not parse)"
+    names = [
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and not node.name.startswith("_")
+    ]
+    return f"  defines: {', '.join(names)}" if names else ""
+
+
+def imported_sources(workspace: Path, files: list[str], instructions: str) -> list[tuple[str, str]]:
+    """Sources of the workspace modules the task's files import, and of those its
+    instructions name: a builder must see the interfaces it uses."""
+    wanted: list[str] = []
+    for relative in files:
+        path = workspace / relative
+        if path.suffix == ".py" and path.is_file():
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+            except (SyntaxError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                modules = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module]
+                    if isinstance(node, ast.ImportFrom) and node.module
+                    else []
+                )
+                wanted += [m.replace(".", "/") + ".py" for m in modules]
+    for token in instructions.replace(",", " ").split():
+        token = token.strip("`'\"()[]:")
+        if token.endswith(".py"):
+            wanted.append(token)
+    sources = []
+    for relative in dict.fromkeys(wanted):
+        path = workspace / relative
+        if relative not in files and path.is_file():
+            sources.append((relative, path.read_text(encoding="utf-8", errors="replace")))
+    return sources
+
+
+def task_prompt(assignment: TaskAssignment, workspace: Path, budget_tokens: int) -> str:
+    """The build request: `TASK <id>: <title>` and `FILES: ...` first (DESIGN §7)."""
+    head = [
+        f"TASK {assignment.task_id}: {assignment.title}",
+        f"FILES: {', '.join(assignment.files)}",
+    ]
+    if assignment.instructions:
+        head += ["", assignment.instructions]
+    if assignment.context:
+        edits = "\n".join(f"- {e.file}: {e.action}: {e.details}" for e in assignment.context)
+        head += ["", RCA_EDITS.format(edits=edits)]
+    head += [
+        "",
+        FIX_MODE.format(attempt=assignment.attempt) if assignment.attempt > 1 else FIRST_ATTEMPT,
+    ]
+    sources = imported_sources(workspace, assignment.files, assignment.instructions)
+    sections = [("Workspace files", manifest(workspace))]
+    sections += [(f"Source of {name}", text) for name, text in sources]
+    fitted = fit_sections(sections, budget_tokens)
+    body = [f"{name}:\n{text}" for name, text in fitted if text]
+    return "\n".join(head) + "\n\n" + "\n\n".join(body)

@@ -1,0 +1,240 @@
+"""The tools of DESIGN §7, confined to the workspace. A tool never raises at the model: every
+refusal and failure comes back as text the model can act on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from agent_worker.commands import run_command
+from agent_worker.lint import compile_check
+from agent_worker.paths import PathRefused, check_gitignore_edit, check_writable, resolve
+from protocol import Layout, TaskStatus, TaskStore, atomic_write_text, file_lock
+from protocol.llm import ToolCall, ToolSpec
+
+MAX_FILE_BYTES = 1_000_000
+MAX_READ_CHARS = 60_000
+LOCK_TIMEOUT = 30.0
+READ_ONLY_TOOLS = ("list_files", "read_file")
+UNLISTED_DIRS = frozenset({".git", ".agents", ".venv", "venv", "__pycache__", "node_modules"})
+
+
+def _spec(name: str, description: str, **properties: str) -> ToolSpec:
+    return ToolSpec(
+        name=name,
+        description=description,
+        parameters={
+            "type": "object",
+            "properties": {
+                key: {"type": "string", "description": d} for key, d in properties.items()
+            },
+            "required": list(properties),
+        },
+    )
+
+
+SPECS = {
+    "list_files": _spec(
+        "list_files",
+        "List the files under a directory of the workspace.",
+        path="directory, relative to the workspace ('.' for its root)",
+    ),
+    "read_file": _spec("read_file", "Read a whole text file.", path="file path"),
+    "write_file": _spec(
+        "write_file",
+        "Create or replace a whole file.",
+        path="file path",
+        content="the complete new content",
+    ),
+    "edit_file": _spec(
+        "edit_file",
+        "Replace one exact, unique piece of text in a file.",
+        path="file path",
+        old="text to replace, exactly as in the file",
+        new="replacement text",
+    ),
+    "run_command": _spec(
+        "run_command",
+        "Run a shell command in the workspace (with a timeout).",
+        command="the command line",
+    ),
+    "finish": _spec("finish", "Say the task is done.", summary="what you did, in a sentence"),
+}
+
+
+class Finished(Exception):
+    """The model called `finish`."""
+
+    def __init__(self, summary: str) -> None:
+        super().__init__(summary)
+        self.summary = summary
+
+
+@dataclass
+class Toolbox:
+    """The tools one task may use."""
+
+    layout: Layout
+    agent: str
+    task_id: int | None
+    tools: tuple[str, ...]
+    may_write: Callable[[str], str | None] = lambda relative: None
+    command_timeout: float = 120.0
+    on_event: Callable[[str, str], None] = lambda kind, detail: None
+    written: list[str] = field(default_factory=list)
+
+    @property
+    def workspace(self) -> Path:
+        return self.layout.workspace
+
+    def specs(self) -> list[ToolSpec]:
+        return [SPECS[name] for name in self.tools]
+
+    def call(self, call: ToolCall) -> str:
+        """Run one tool call; the result (or the reason it was refused) as text."""
+        if call.name not in self.tools:
+            return f"ERROR: there is no tool {call.name!r}; the tools are: {', '.join(self.tools)}"
+        handler: Callable[..., str] = getattr(self, f"_{call.name}")
+        try:
+            return handler(**call.arguments)
+        except TypeError as exc:
+            return f"ERROR: bad arguments for {call.name}: {exc}"
+        except PathRefused as exc:
+            self.on_event("refused", str(exc))
+            return f"REFUSED: {exc}"
+
+    # --- read-only ---------------------------------------------------------------------
+
+    def _list_files(self, path: str = ".") -> str:
+        real, relative = resolve(self.workspace, path)
+        if not real.is_dir():
+            return f"ERROR: {relative} is not a directory"
+        found = []
+        for root, dirs, files in os.walk(real):
+            dirs[:] = sorted(d for d in dirs if d not in UNLISTED_DIRS)
+            for name in sorted(files):
+                found.append(PurePosixPath(Path(root, name).relative_to(self.workspace)).as_posix())
+            if len(found) > 2000:
+                break
+        return "\n".join(found[:2000]) or "(no files)"
+
+    def _read_file(self, path: str) -> str:
+        real, relative = resolve(self.workspace, path)
+        if not real.is_file():
+            return f"ERROR: {relative} does not exist (list_files shows what does)"
+        text = real.read_text(encoding="utf-8", errors="replace")
+        self.on_event("read", relative)
+        if len(text) > MAX_READ_CHARS:
+            cut = len(text) - MAX_READ_CHARS
+            return text[:MAX_READ_CHARS] + f"\n[... {cut} more characters not shown ...]"
+        return text
+
+    # --- writing -----------------------------------------------------------------------
+
+    def _writable(self, path: str) -> tuple[Path, str]:
+        real, relative = resolve(self.workspace, path)
+        check_writable(relative)
+        reason = self.may_write(relative)
+        if reason:
+            raise PathRefused(reason)
+        return real, relative
+
+    def _write_file(self, path: str, content: str) -> str:
+        real, relative = self._writable(path)
+        size = len(content.encode("utf-8", "surrogatepass"))
+        if size > MAX_FILE_BYTES:
+            raise PathRefused(
+                f"{relative} would be {size} bytes; the limit is {MAX_FILE_BYTES}: "
+                "split it into smaller modules"
+            )
+        with file_lock(self.layout.file_lock(relative), timeout=LOCK_TIMEOUT):
+            old = real.read_text(encoding="utf-8", errors="replace") if real.exists() else ""
+            check_gitignore_edit(relative, old, content)
+            real.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(real, content)
+        return self._written(
+            relative, content, f"wrote {relative} ({len(content.splitlines())} lines)"
+        )
+
+    def _edit_file(self, path: str, old: str, new: str) -> str:
+        real, relative = self._writable(path)
+        if not old:
+            return "ERROR: `old` is empty: give the exact text to replace (read_file first)"
+        # Under the file's lock, re-read: another worker may have edited another part of it.
+        with file_lock(self.layout.file_lock(relative), timeout=LOCK_TIMEOUT):
+            if not real.is_file():
+                return f"ERROR: {relative} does not exist: use write_file to create it"
+            current = real.read_text(encoding="utf-8")
+            count = current.count(old)
+            if count != 1:
+                where = "is not in" if count == 0 else f"appears {count} times in"
+                return (
+                    f"ERROR: the `old` text {where} {relative}: read the file and give "
+                    "a piece that appears exactly once"
+                )
+            updated = current.replace(old, new, 1)
+            check_gitignore_edit(relative, current, updated)
+            atomic_write_text(real, updated)
+        return self._written(relative, updated, f"edited {relative}")
+
+    def _written(self, relative: str, content: str, done: str) -> str:
+        if relative not in self.written:
+            self.written.append(relative)
+        self.on_event("write", done)
+        failure = compile_check(relative, content)
+        if failure:
+            self.on_event("lint", failure.message)
+            return failure.for_model(content)
+        return done + (" - it compiles" if relative.endswith(".py") else "")
+
+    # --- running -------------------------------------------------------------------------
+
+    def _run_command(self, command: str) -> str:
+        self.on_event("run", command)
+        result = run_command(command, self.workspace, timeout=self.command_timeout)
+        if result.refused:
+            self.on_event("refused", result.refused)
+        return result.for_model()
+
+    def _finish(self, summary: str = "") -> str:
+        raise Finished(summary or "done")
+
+
+def ownership_guard(layout: Layout, task_id: int | None, agent: str) -> Callable[[str], str | None]:
+    """Refuse a write to a file that another running task owns."""
+    store = TaskStore(layout)
+
+    def may_write(relative: str) -> str | None:
+        for task in store.all():
+            busy = task.status in (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
+            if busy and task.id != task_id and relative in task.files:
+                owner = task.owner or "another agent"
+                return (
+                    f"{relative} belongs to task {task.id} ({owner}), which is running: "
+                    "do not write it; write only the files of your task"
+                )
+        return None
+
+    return may_write
+
+
+def tester_guard(relative: str) -> str | None:
+    """Testers write tests only."""
+    name = PurePosixPath(relative).name
+    is_test = name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+    in_tests = PurePosixPath(relative).parts[:1] in (("tests",), ("test",))
+    if is_test or in_tests:
+        return None
+    return f"{relative} is not a test file: testers write only tests (tests/..., test_*.py)"
+
+
+def describe_arguments(arguments: dict[str, Any], limit: int = 80) -> str:
+    """A short, one-line view of a call's arguments, for the pane and the log."""
+    parts = []
+    for key, value in arguments.items():
+        text = str(value).replace("\n", "\\n")
+        parts.append(f"{key}={text[:limit]}{'...' if len(text) > limit else ''}")
+    return ", ".join(parts)
