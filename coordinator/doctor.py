@@ -67,9 +67,14 @@ def check_models(config: Config) -> list[Check]:
     by_server: dict[tuple[str, str], list[str]] = {}
     clients: dict[tuple[str, str], ModelClient] = {}
     for role in ROLES:
-        client = ModelClient(config, role)
-        if client.route.provider == "cassette":
-            checks.append(Check(f"model {role}", True, f"replays {client.route.cassette}"))
+        route = config.route(role)
+        try:
+            client = ModelClient(config, role)
+        except (ModelError, ValueError) as exc:  # e.g. a cassette file that is missing
+            checks.append(Check(f"model {role}", False, str(exc)))
+            continue
+        if route.provider == "cassette":
+            checks.append(Check(f"model {role}", True, f"replays {route.cassette}"))
             continue
         key = (client.provider, client.base_url)
         by_server.setdefault(key, []).append(role)

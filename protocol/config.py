@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -56,6 +57,7 @@ class Providers(_Strict):
     anthropic_base_url: str = "https://api.anthropic.com"
     anthropic_api_key: str | None = None
     keep_alive: str = "10m"
+    record_cassettes: str | None = None  # a directory: every exchange goes to <role>.json
 
 
 class Limits(_Strict):
@@ -88,18 +90,28 @@ class Config(_Strict):
 
 
 def normalise_host(host: str) -> str:
-    """`OLLAMA_HOST` may be `host`, `host:port` or a bind address like `0.0.0.0`: make it a
-    URL. Ollama's port is assumed only when no scheme was given."""
+    """`OLLAMA_HOST` may be `host`, `host:port`, `:port` or a bind address like `0.0.0.0`:
+    make it a URL. Ollama's port is assumed only when no scheme was given."""
     host = host.strip().rstrip("/")
     if "://" not in host:
-        host = "http://" + host
-        authority = host[len("http://") :].split("/", 1)[0]
-        if ":" not in authority:
-            host = host.replace(authority, authority + ":11434", 1)
+        authority, slash, rest = host.partition("/")
+        if authority.startswith(":"):
+            authority = "127.0.0.1" + authority
+        has_port = "]:" in authority if authority.startswith("[") else ":" in authority
+        if not has_port:
+            authority += ":11434"
+        host = f"http://{authority}{slash}{rest}"
     scheme, rest = host.split("://", 1)
     if rest.startswith("0.0.0.0"):
         rest = "127.0.0.1" + rest[len("0.0.0.0") :]
     return f"{scheme}://{rest}"
+
+
+def _check_url(setting: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"providers.{setting} = {url!r} is not an http(s) URL with a host")
+    return url.rstrip("/")
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,13 +146,15 @@ def parse_model_spec(spec: str) -> dict[str, str]:
 def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
     providers: dict[str, Any] = {}
     if env.get("OLLAMA_HOST"):
-        providers["ollama_host"] = normalise_host(env["OLLAMA_HOST"])
+        providers["ollama_host"] = env["OLLAMA_HOST"]
     if env.get("OPENAI_BASE_URL"):
         providers["openai_base_url"] = env["OPENAI_BASE_URL"].rstrip("/")
     if env.get("OPENAI_API_KEY"):
         providers["openai_api_key"] = env["OPENAI_API_KEY"]
     if env.get("ANTHROPIC_API_KEY"):
         providers["anthropic_api_key"] = env["ANTHROPIC_API_KEY"]
+    if env.get("TEAM_RECORD_CASSETTES"):
+        providers["record_cassettes"] = env["TEAM_RECORD_CASSETTES"]
     models = {
         role: parse_model_spec(env[f"TEAM_MODEL_{role.upper()}"])
         for role in ROLES
@@ -182,4 +196,11 @@ def load_config(
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise ConfigError(f"bad setting {where} from {source}: {first['msg']}") from None
-    return Config.model_validate(merged)
+    config = Config.model_validate(merged)
+    providers = config.providers
+    # URLs are checked here, whichever layer gave them: a bad one is a config error, not a
+    # connection to retry five times.
+    providers.ollama_host = _check_url("ollama_host", normalise_host(providers.ollama_host))
+    providers.openai_base_url = _check_url("openai_base_url", providers.openai_base_url)
+    providers.anthropic_base_url = _check_url("anthropic_base_url", providers.anthropic_base_url)
+    return config

@@ -9,7 +9,9 @@ from one place each: retries with backoff for connection errors, 429 and 5xx; ne
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,11 +36,12 @@ from protocol.llm.transport import (
     HttpResponse,
     HttpxTransport,
     ReadTimedOut,
+    RecordingTransport,
     ReplayTransport,
     Transport,
 )
 from protocol.llm.types import ChatMessage, ChatResult, Reply, Role, ToolCall, ToolSpec, Usage
-from protocol.llm.wire import ANSWER_TOOL, WIRE_FORMATS, BadReply, ChatRequest, error_text
+from protocol.llm.wire import ANSWER_TOOL, WIRE_FORMATS, BadReply, ChatRequest, decode, error_text
 
 ROLE_HEADER = "X-Agent-Team-Role"  # lets a scripted server tell the roles apart
 TEXT_TOOLS_PROMPT = """You can call these tools. To call one, answer with exactly one block
@@ -84,6 +87,10 @@ class ModelClient:
             self.provider = self.route.provider
         self.wire = WIRE_FORMATS[self.provider]
         self.transport = transport or HttpxTransport(config.limits.connect_timeout)
+        if config.providers.record_cassettes and self.route.provider != "cassette":
+            folder = Path(config.providers.record_cassettes).expanduser()
+            folder.mkdir(parents=True, exist_ok=True)
+            self.transport = RecordingTransport(self.transport, folder / f"{role}.json")
         self._sleep = sleep
         self._rng = rng
         self._capabilities: dict[str, list[str]] = {}
@@ -203,10 +210,15 @@ class ModelClient:
             context_window=self.route.context_window,
             max_answer_tokens=self.route.max_answer_tokens,
             keep_alive=self.config.providers.keep_alive if self.provider == "ollama" else None,
+            official_openai="api.openai.com" in self.base_url,
         )
         response = self._post(self.wire.path(), self.wire.body(request))
+        body = response.body
+        if isinstance(body, dict) and body.get("error") and not _looks_like_answer(body):
+            # Some proxies answer 200 with an error body: keep the server's own words.
+            raise self._client_error(response.status, error_text(body))
         try:
-            reply = self.wire.reply(response.body)
+            reply = decode(self.wire, body)
         except BadReply as exc:
             raise ServerError(f"{self._where()} answered in an unexpected shape: {exc}") from None
         if reply.finish_reason == "length":
@@ -265,18 +277,31 @@ class ModelClient:
 
     def _client_error(self, status: int, detail: str) -> Exception:
         model = self.route.model
-        if status == 404 or ("not found" in detail.lower() and "model" in detail.lower()):
+        text = detail.lower()
+        if model.lower() in text or _MODEL_MISSING.search(text):
             fix = (
                 f"run `ollama pull {model}`"
                 if self.provider == "ollama"
                 else f"check models.{self.role}.model (the server lists what it has)"
             )
             return ModelNotFound(f"model {model!r} is not available on {self._where()}: {fix}")
+        if status == 404:
+            setting = {
+                "ollama": "OLLAMA_HOST",
+                "openai": "OPENAI_BASE_URL (it usually ends in /v1)",
+                "anthropic": "the Anthropic base URL",
+            }[self.provider]
+            return ServerError(
+                f"{self._where()} has no such endpoint (404: {detail}): is it "
+                f"really a {self.provider} server? Check {setting}",
+                status,
+            )
         if status in (401, 403):
             key = "ANTHROPIC_API_KEY" if self.provider == "anthropic" else "OPENAI_API_KEY"
-            return ServerError(f"{self._where()} refused the request ({status}): {detail}; "
-                               f"check {key}", status)  # fmt: skip
-        if "context" in detail.lower() and ("length" in detail.lower() or "window" in detail):
+            return ServerError(
+                f"{self._where()} refused the request ({status}): {detail}; check {key}", status
+            )
+        if any(words in text for words in _OVERFLOW_WORDS):
             return ContextOverflow(f"{self._where()} says the prompt is too long: {detail}")
         return ServerError(f"{self._where()} refused the request ({status}): {detail}", status)
 
@@ -284,9 +309,11 @@ class ModelClient:
         limits = self.config.limits
         if retry_after:
             try:
-                return min(float(retry_after), 60.0)
+                seconds = float(retry_after)
             except ValueError:
-                pass
+                seconds = math.nan
+            if math.isfinite(seconds):
+                return min(max(seconds, 0.0), 60.0)
         delay: float = min(limits.backoff_max, limits.backoff_base * 2 ** (attempt - 1))
         return delay * (0.5 + self._rng() / 2)  # jitter: spread retries of parallel agents
 
@@ -364,13 +391,36 @@ class ModelClient:
 
     def available_models(self) -> list[str]:
         """The models the server has: Ollama's /api/tags, or OpenAI's /models."""
-        if self.provider == "ollama":
-            body = self._request("GET", "/api/tags").body
-            return [m.get("name", "") for m in body.get("models", [])]
-        if self.provider == "openai":
-            body = self._request("GET", "/models").body
-            return [m.get("id", "") for m in body.get("data", [])]
-        raise NotImplementedError("Anthropic's model list needs no check: the API key decides")
+        if self.provider not in ("ollama", "openai"):
+            raise NotImplementedError("Anthropic's model list needs no check: the key decides")
+        path, key, field = (
+            ("/api/tags", "models", "name")
+            if self.provider == "ollama"
+            else ("/models", "data", "id")
+        )
+        body = self._request("GET", path).body
+        entries = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            raise ServerError(
+                f"{self._where()} answered {path} with something that is not a model list "
+                f"({str(body)[:100]!r}): is it really a {self.provider} server?"
+            )
+        return [str(e.get(field, "")) for e in entries if isinstance(e, dict)]
+
+
+_MODEL_MISSING = re.compile(r"model\W.{0,80}(not found|does not exist)|model_not_found")
+_OVERFLOW_WORDS = (
+    "context length",
+    "context window",
+    "context size",
+    "maximum context",
+    "prompt is too long",
+    "too many tokens",
+)
+
+
+def _looks_like_answer(body: dict[str, Any]) -> bool:
+    return any(key in body for key in ("message", "choices", "content"))
 
 
 def _tries(n: int) -> str:

@@ -24,9 +24,11 @@ the last user message), `turn` (assistant turns so far), `tools` (whether tools 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -205,6 +207,7 @@ class ScriptedModel:
         self._given = [0] * len(scenario.rules)
         self._lock = threading.Lock()
         self.log: list[LoggedRequest] = []
+        self.shows: list[str] = []  # the models /api/show was asked about
 
     def knows(self, model: str) -> bool:
         return not self.scenario.models or any(m.name == model for m in self.scenario.models)
@@ -365,6 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _show(self, body: dict[str, Any]) -> None:
         name = str(body.get("model") or body.get("name") or "")
+        self.server.model.shows.append(name)
         capabilities = self.server.model.capabilities(name)
         if capabilities is None:
             self._send(404, {"error": f"model '{name}' not found"})
@@ -404,6 +408,25 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], model: ScriptedModel) -> None:
         super().__init__(address, _Handler)
         self.model = model
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Cut kept-alive connections too: a stopped server must not answer anyone."""
+        with self._open_lock:
+            for connection in list(self._open):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (a read timeout under test) is expected, not a server error.
@@ -442,6 +465,7 @@ class ScriptedServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self._thread.join()
 
     def __enter__(self) -> ScriptedServer:

@@ -17,8 +17,16 @@ from protocol.llm.types import ToolCall
 
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
-_FENCE = re.compile(r"```(?:json|JSON|tool_call)?\s*\n(.*?)```", re.DOTALL)
-_DECODER = json.JSONDecoder()
+# Every fenced block with its info string, so that a ```python block is paired correctly
+# and then skipped: only json, tool_call and untagged blocks can hold an answer.
+_FENCE = re.compile(r"```([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_JSON_FENCES = {"", "json", "tool_call", "jsonc"}
+# strict=False: models put raw newlines inside strings (file contents), which JSON forbids.
+_DECODER = json.JSONDecoder(strict=False)
+
+
+def _json_blocks(text: str) -> list[str]:
+    return [body for info, body in _FENCE.findall(text) if info.lower() in _JSON_FENCES]
 
 
 def strip_think(text: str) -> str:
@@ -45,7 +53,7 @@ def coerce_arguments(value: Any) -> dict[str, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, str):
-        value = json.loads(value)
+        value = json.loads(value, strict=False)
     if not isinstance(value, dict):
         raise ValueError(f"tool arguments must be a JSON object, not {type(value).__name__}")
     return value
@@ -92,7 +100,7 @@ def recover_tool_calls(text: str, tool_names: set[str]) -> list[ToolCall]:
     blocks, then bare JSON. Empty when the text holds no call to an offered tool."""
     text = strip_think(text)
     tagged = _TOOL_CALL_TAG.findall(text)
-    fenced = _FENCE.findall(text)
+    fenced = _json_blocks(text)
     for candidates in (tagged, fenced, [text]):
         found: list[tuple[str, dict[str, Any]]] = []
         for candidate in candidates:
@@ -112,12 +120,12 @@ def extract_json(text: str) -> Any:
     block, else the first object in the text. Raises `ValueError` when there is none."""
     text = strip_think(text)
     try:
-        return json.loads(text)
+        return json.loads(text, strict=False)
     except ValueError:
         pass
-    for block in _FENCE.findall(text):
+    for block in _json_blocks(text):
         try:
-            return json.loads(block)
+            return json.loads(block, strict=False)
         except ValueError:
             continue
     for value in _json_values(text):

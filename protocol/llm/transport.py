@@ -75,6 +75,9 @@ class HttpxTransport:
         self._client.close()
 
 
+_KEPT_HEADERS = {"retry-after", "content-type"}
+
+
 def _exchange_key(method: str, url: str, body: Any) -> dict[str, Any]:
     # The path only: a replay has no server, and the host may differ from the recording's.
     return {"method": method, "path": urlsplit(url).path, "body": body}
@@ -92,17 +95,29 @@ class RecordingTransport:
     def request(
         self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
     ) -> HttpResponse:
-        response = self._inner.request(method, url, body, headers, timeout)
+        key = _exchange_key(method, url, body)
+        try:
+            response = self._inner.request(method, url, body, headers, timeout)
+        except ConnectFailed as exc:
+            self._save({"request": key, "failure": "connect", "detail": str(exc)})
+            raise
+        except ReadTimedOut as exc:
+            self._save({"request": key, "failure": "timeout", "detail": str(exc)})
+            raise
+        kept = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
+        self._save(
+            {
+                "request": key,
+                "response": {"status": response.status, "body": response.body, "headers": kept},
+            }
+        )
+        return response
+
+    def _save(self, exchange: dict[str, Any]) -> None:
         with self._lock:
-            self._exchanges.append(
-                {
-                    "request": _exchange_key(method, url, body),
-                    "response": {"status": response.status, "body": response.body},
-                }
-            )
+            self._exchanges.append(exchange)
             text = json.dumps({"version": 1, "exchanges": self._exchanges}, indent=1)
             atomic_write_text(self._path, text + "\n", fsync=False)
-        return response
 
 
 class ReplayTransport:
@@ -141,8 +156,14 @@ class ReplayTransport:
                     f"  now:      {_short(wanted)}"
                 )
             self._next += 1
+        if exchange.get("failure") == "connect":
+            raise ConnectFailed(exchange.get("detail", "connection failed (recorded)"))
+        if exchange.get("failure") == "timeout":
+            raise ReadTimedOut(exchange.get("detail", "read timed out (recorded)"))
         response = exchange["response"]
-        return HttpResponse(int(response["status"]), response["body"])
+        return HttpResponse(
+            int(response["status"]), response["body"], dict(response.get("headers") or {})
+        )
 
 
 def _short(value: Any, limit: int = 400) -> str:

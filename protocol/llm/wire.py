@@ -27,6 +27,7 @@ class ChatRequest:
     context_window: int
     max_answer_tokens: int
     keep_alive: str | None = None
+    official_openai: bool = False
 
 
 class WireFormat(Protocol):
@@ -66,6 +67,29 @@ def _get(body: Any, *keys: str | int) -> Any:
     return value
 
 
+def _text(value: Any) -> str:
+    """Message content: a string, or a list of parts (`{"type": "text", "text": ...}`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(str(p.get("text") or "") for p in value if isinstance(p, dict))
+    return ""
+
+
+def decode(wire: WireFormat, body: Any) -> Reply:
+    """`wire.reply(body)`, with every way an odd body can fail turned into `BadReply`."""
+    if not isinstance(body, dict):
+        raise BadReply(f"the answer is not a JSON object: {str(body)[:200]!r}")
+    try:
+        return wire.reply(body)
+    except BadReply:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        raise BadReply(
+            f"{type(exc).__name__}: {exc}; the answer began {str(body)[:200]!r}"
+        ) from None
+
+
 def _native_call(name: str, raw_arguments: Any, index: int, given_id: str | None) -> ToolCall:
     try:
         arguments = coerce_arguments(raw_arguments)
@@ -92,7 +116,11 @@ class Ollama:
         return "/api/chat"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        options: dict[str, Any] = {"num_ctx": request.context_window}
+        # num_predict keeps the answer within the reserve the prompt was sized for.
+        options: dict[str, Any] = {
+            "num_ctx": request.context_window,
+            "num_predict": request.max_answer_tokens,
+        }
         if request.temperature is not None:
             options["temperature"] = request.temperature
         if request.seed is not None:
@@ -129,14 +157,14 @@ class Ollama:
             for i, c in enumerate(message.get("tool_calls") or [])
         ]
         return Reply(
-            text=message.get("content") or "",
+            text=_text(message.get("content")),
             tool_calls=calls,
             finish_reason=body.get("done_reason"),
             usage=Usage(
                 prompt_tokens=body.get("prompt_eval_count") or 0,
                 completion_tokens=body.get("eval_count") or 0,
             ),
-            model=body.get("model", ""),
+            model=str(body.get("model") or ""),
         )
 
 
@@ -151,8 +179,10 @@ class OpenAI:
             "model": request.model,
             "messages": [self._message(m) for m in request.messages],
             "stream": False,
-            "max_tokens": request.max_answer_tokens,
         }
+        # OpenAI's own newer models refuse max_tokens; local servers know only max_tokens.
+        limit_key = "max_completion_tokens" if request.official_openai else "max_tokens"
+        body[limit_key] = request.max_answer_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.seed is not None:
@@ -195,14 +225,14 @@ class OpenAI:
         ]
         usage = body.get("usage") or {}
         return Reply(
-            text=message.get("content") or "",
+            text=_text(message.get("content")),
             tool_calls=calls,
             finish_reason=choice.get("finish_reason"),
             usage=Usage(
                 prompt_tokens=usage.get("prompt_tokens") or 0,
                 completion_tokens=usage.get("completion_tokens") or 0,
             ),
-            model=body.get("model", ""),
+            model=str(body.get("model") or ""),
         )
 
 
@@ -286,7 +316,7 @@ class Anthropic:
                 prompt_tokens=usage.get("input_tokens") or 0,
                 completion_tokens=usage.get("output_tokens") or 0,
             ),
-            model=body.get("model", ""),
+            model=str(body.get("model") or ""),
         )
 
 

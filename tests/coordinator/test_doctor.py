@@ -64,3 +64,29 @@ def test_an_unreachable_server_fails_fast_with_advice(tmp_path: object) -> None:
     server = next(c for c in checks if str(c["check"]).startswith("ollama"))
     assert "cannot reach the ollama server at http://127.0.0.1:9" in str(server["detail"])
     assert "ollama serve" in str(server["detail"])
+
+
+def test_a_web_server_that_is_not_ollama_fails_without_a_traceback(tmp_path: object) -> None:
+    scenario = Scenario.model_validate({"models": []})
+    with ScriptedServer(scenario) as server:
+        # The scripted server has no /v1/api/tags: a 404 page, as a wrong URL would give.
+        code, checks = doctor({"OLLAMA_HOST": server.url + "/v1", **routes()}, tmp_path)
+    assert code == 1
+    failing = next(c for c in checks if str(c["check"]).startswith("ollama"))
+    assert "no such endpoint" in str(failing["detail"])
+
+
+def test_a_missing_cassette_is_a_failed_check_not_a_crash(tmp_path: object) -> None:
+    config = f"{tmp_path}/.agents/config.toml"
+    import pathlib
+
+    pathlib.Path(config).parent.mkdir(parents=True)
+    pathlib.Path(config).write_text(
+        '[models.build]\nprovider = "cassette"\nmodel = "m"\ncassette = "/nope.json"\n'
+        'wire = "ollama"\n'
+    )
+    code, checks = doctor({"OLLAMA_HOST": "http://127.0.0.1:9", **routes()}, tmp_path)
+    build = next(c for c in checks if c["check"] == "model build")
+    assert build["ok"] is False
+    assert "cannot read cassette /nope.json" in str(build["detail"])
+    assert code == 1

@@ -69,6 +69,8 @@ def test_a_bad_command_line_value_is_blamed_on_the_command_line(tmp_path: Path) 
         ("myhost:1234", "http://myhost:1234"),
         ("https://ollama.example/", "https://ollama.example"),
         ("localhost", "http://localhost:11434"),
+        (":11434", "http://127.0.0.1:11434"),
+        ("[::1]", "http://[::1]:11434"),
         ("http://10.0.0.2:11434", "http://10.0.0.2:11434"),
     ],
 )
@@ -83,3 +85,22 @@ def test_model_specs_tell_a_provider_prefix_from_a_tag() -> None:
         "model": "qwen2.5-coder:7b",
     }
     assert parse_model_spec("anthropic:claude-x") == {"provider": "anthropic", "model": "claude-x"}
+
+
+def test_hosts_in_config_files_are_normalised_too(tmp_path: Path) -> None:
+    team = write(tmp_path / "config.toml", '[providers]\nollama_host = "gpu-box"\n')
+    config = load_config(team, env={}, user_config=tmp_path / "none.toml")
+    assert config.providers.ollama_host == "http://gpu-box:11434"
+
+
+def test_a_url_that_is_not_http_is_a_config_error(tmp_path: Path) -> None:
+    team = write(tmp_path / "config.toml", '[providers]\nopenai_base_url = "localhost:8000"\n')
+    with pytest.raises(ConfigError, match="openai_base_url"):
+        load_config(team, env={}, user_config=tmp_path / "none.toml")
+
+
+def test_recording_is_switched_on_from_the_environment(tmp_path: Path) -> None:
+    config = load_config(
+        env={"TEAM_RECORD_CASSETTES": str(tmp_path / "tapes")}, user_config=tmp_path / "n.toml"
+    )
+    assert config.providers.record_cassettes == str(tmp_path / "tapes")

@@ -13,9 +13,11 @@ from protocol.llm import (
     ChatMessage,
     ModelClient,
     RecordingTransport,
+    ReplayTransport,
+    ServerUnreachable,
 )
 from protocol.llm.transport import HttpxTransport
-from tests.protocol.llm.conftest import MODEL, PROVIDERS, MakeClient, StartServer
+from tests.protocol.llm.conftest import MODEL, PROVIDERS, MakeClient, Sleeps, StartServer
 from tests.protocol.llm.test_client import ASK, WRITE_FILE
 
 
@@ -83,3 +85,30 @@ def test_a_request_that_differs_from_the_recording_fails_loudly(
     again.chat([ChatMessage.user("one")])
     with pytest.raises(CassetteMismatch, match="has no exchange left"):
         again.chat([ChatMessage.user("one")])
+
+
+def test_a_connection_failure_and_retry_after_replay_as_recorded(
+    scripted: StartServer, make_client: MakeClient, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "busy.json"
+    server = scripted([{"replies": [{"status": 429, "headers": {"Retry-After": "2"}},
+                                    {"content": "ok"}]}])  # fmt: skip
+    recorder = RecordingTransport(HttpxTransport(), cassette)
+    make_client(server.url, "ollama", transport=recorder).chat([ChatMessage.user("hi")])
+    server.stop()
+    once = {"max_retries": 0}
+    with pytest.raises(ServerUnreachable):
+        make_client(server.url, "ollama", transport=recorder, limits=once).chat(
+            [ChatMessage.user("hi")]
+        )
+    sleeps.clear()
+
+    tape = ReplayTransport(cassette)
+    replay = make_client(server.url, "ollama", transport=tape)
+    assert replay.chat([ChatMessage.user("hi")]).text == "ok"
+    assert sleeps == [2.0], "the recorded Retry-After is honoured"
+    with pytest.raises(ServerUnreachable):
+        make_client(server.url, "ollama", transport=tape, limits=once).chat(
+            [ChatMessage.user("hi")]
+        )
+    assert tape.remaining == 0

@@ -15,7 +15,7 @@ def test_every_request_sends_stream_false_num_ctx_and_keep_alive(
     client.chat([ChatMessage.user("hi")], temperature=0.1, seed=7)
     body = server.log[0].body
     assert body["stream"] is False
-    assert body["options"] == {"num_ctx": 8192, "temperature": 0.1, "seed": 7}
+    assert body["options"] == {"num_ctx": 8192, "num_predict": 4096, "temperature": 0.1, "seed": 7}
     assert body["keep_alive"] == "10m"
 
 
@@ -47,5 +47,5 @@ def test_capabilities_are_asked_once_per_client(
     client = make_client(server.url, "ollama")
     client.chat(ASK, tools=[WRITE_FILE])
     client.chat(ASK, tools=[WRITE_FILE])
-    assert len(server.log) == 2  # chats only: /api/show is not a chat and is not logged
+    assert server.model.shows == ["coder:7b"]
     assert "tools" in server.log[1].body

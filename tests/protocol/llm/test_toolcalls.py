@@ -89,3 +89,22 @@ def test_extract_json_finds_the_answer(text: str) -> None:
 def test_extract_json_without_json_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="no JSON"):
         extract_json("I could not decide.")
+
+
+def test_a_call_whose_content_has_raw_newlines_is_recovered() -> None:
+    text = '<tool_call>{"name": "read_file", "arguments": {"path": "a\nb"}}</tool_call>'
+    assert recover_tool_calls(text, TOOLS)[0].arguments == {"path": "a\nb"}
+
+
+def test_a_fenced_call_is_taken_from_the_fence_not_from_prose_before_it() -> None:
+    text = (
+        'Earlier I considered {"name": "finish", "arguments": {"summary": "too early"}}.\n'
+        '```json\n{"name": "read_file", "arguments": {"path": "a.py"}}\n```'
+    )
+    [call] = recover_tool_calls(text, TOOLS)
+    assert (call.name, call.arguments) == ("read_file", {"path": "a.py"})
+
+
+def test_a_python_fence_before_the_json_one_is_skipped() -> None:
+    text = 'Code:\n```python\nx = {"x": 1}\n```\nAnswer:\n```json\n{"verdict": "pass"}\n```'
+    assert extract_json(text) == {"verdict": "pass"}
