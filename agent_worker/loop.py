@@ -93,17 +93,28 @@ class AgentLoop:
         return None
 
     def _fitted(self, messages: list[ChatMessage]) -> list[ChatMessage]:
-        """The conversation cut to the role's context: old tool results shrink first."""
+        """The conversation cut to the role's context: old tool results and long tool-call
+        arguments (a whole file already written) shrink first, more on each pass."""
         route = self.client.route
         budget = route.context_window - route.max_answer_tokens - 1_000  # tools and schema
         fitted = list(messages)
         for keep in (400, 100):
             if estimate_message_tokens([m.model_dump() for m in fitted]) <= budget:
                 break
-            fitted = [
-                m.model_copy(update={"content": truncate_head_tail(m.content, keep)})
-                if m.role == "tool" and i < len(fitted) - 4
-                else m
-                for i, m in enumerate(fitted)
-            ]
+            fitted = [_shrunk(m, keep, old=i < len(fitted) - 4) for i, m in enumerate(fitted)]
         return fitted
+
+
+def _shrunk(message: ChatMessage, keep: int, *, old: bool) -> ChatMessage:
+    if message.role == "tool" and old:
+        return message.model_copy(update={"content": truncate_head_tail(message.content, keep)})
+    if message.role == "assistant" and message.tool_calls:
+        calls = [
+            call.model_copy(update={"arguments": {
+                key: truncate_head_tail(value, keep) if isinstance(value, str) else value
+                for key, value in call.arguments.items()
+            }})
+            for call in message.tool_calls
+        ]  # fmt: skip
+        return message.model_copy(update={"tool_calls": calls})
+    return message

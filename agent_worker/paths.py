@@ -25,6 +25,8 @@ def resolve(workspace: Path, path: str) -> tuple[Path, str]:
         raise PathRefused("the path is empty: give a path relative to the workspace")
     if "\x00" in path:
         raise PathRefused("the path contains a NUL byte")
+    if path.startswith("~"):
+        raise PathRefused(f"{path!r}: '~' is not expanded; paths are relative to the workspace")
     root = workspace.resolve()
     candidate = Path(path) if os.path.isabs(path) else root / path
     real = candidate.resolve()  # follows every symlink, so a link pointing out is caught

@@ -6,6 +6,7 @@ import ast
 import os
 from pathlib import Path, PurePosixPath
 
+from agent_worker.paths import PathRefused, resolve
 from agent_worker.tools import UNLISTED_DIRS
 from protocol import TaskAssignment
 from protocol.llm.budget import fit_sections
@@ -91,12 +92,15 @@ def imported_sources(workspace: Path, files: list[str], instructions: str) -> li
                 )
                 wanted += [m.replace(".", "/") + ".py" for m in modules]
     for token in instructions.replace(",", " ").split():
-        token = token.strip("`'\"()[]:")
+        token = token.strip("`'\"()[]:.,;")
         if token.endswith(".py"):
             wanted.append(token)
     sources = []
-    for relative in dict.fromkeys(wanted):
-        path = workspace / relative
+    for name in dict.fromkeys(wanted):
+        try:  # a name from the instructions may point anywhere: stay inside the workspace
+            path, relative = resolve(workspace, name)
+        except PathRefused:
+            continue
         if relative not in files and path.is_file():
             sources.append((relative, path.read_text(encoding="utf-8", errors="replace")))
     return sources

@@ -19,6 +19,7 @@ MAX_FILE_BYTES = 1_000_000
 MAX_READ_CHARS = 60_000
 LOCK_TIMEOUT = 30.0
 READ_ONLY_TOOLS = ("list_files", "read_file")
+ALL_TOOLS = ("list_files", "read_file", "write_file", "edit_file", "run_command", "finish")
 UNLISTED_DIRS = frozenset({".git", ".agents", ".venv", "venv", "__pycache__", "node_modules"})
 
 
@@ -203,11 +204,16 @@ class Toolbox:
         raise Finished(summary or "done")
 
 
-def ownership_guard(layout: Layout, task_id: int | None, agent: str) -> Callable[[str], str | None]:
-    """Refuse a write to a file that another running task owns."""
+def ownership_guard(
+    layout: Layout, task_id: int | None, own_files: list[str]
+) -> Callable[[str], str | None]:
+    """Refuse a write to a file that another running task owns (unless this task owns it
+    too: two tasks may share a file, and the file lock keeps both their edits)."""
     store = TaskStore(layout)
 
     def may_write(relative: str) -> str | None:
+        if relative in own_files:
+            return None
         for task in store.all():
             busy = task.status in (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
             if busy and task.id != task_id and relative in task.files:
@@ -229,6 +235,31 @@ def tester_guard(relative: str) -> str | None:
     if is_test or in_tests:
         return None
     return f"{relative} is not a test file: testers write only tests (tests/..., test_*.py)"
+
+
+def remove_stale_temp_files(workspace: Path) -> list[str]:
+    """Delete the temp files of atomic writes whose process died mid-write (kill -9): they are
+    named `.tmp-<pid>-...part`, and a dead pid's file will never be renamed into place."""
+    removed = []
+    for root, dirs, files in os.walk(workspace):
+        dirs[:] = [d for d in dirs if d not in UNLISTED_DIRS]
+        for name in files:
+            pid = name.removeprefix(".tmp-").split("-", 1)[0]
+            ours = name.startswith(".tmp-") and name.endswith(".part") and pid.isdigit()
+            if ours and not _alive(int(pid)):
+                Path(root, name).unlink(missing_ok=True)
+                removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def describe_arguments(arguments: dict[str, Any], limit: int = 80) -> str:

@@ -13,7 +13,14 @@ from types import FrameType
 from agent_worker.lint import compile_check, import_check
 from agent_worker.loop import AgentLoop, Limits, LoopStopped, ShutdownRequested
 from agent_worker.prompts import REPAIR_AFTER_CHECKS, REPORT_REQUEST, SYSTEM, task_prompt
-from agent_worker.tools import READ_ONLY_TOOLS, Toolbox, ownership_guard, tester_guard
+from agent_worker.tools import (
+    ALL_TOOLS,
+    READ_ONLY_TOOLS,
+    Toolbox,
+    ownership_guard,
+    remove_stale_temp_files,
+    tester_guard,
+)
 from agent_worker.view import View
 from protocol import (
     COORDINATOR,
@@ -45,7 +52,6 @@ from protocol.reports import ExplorationReport
 from protocol.roles import Role
 
 MODEL_ROLE: dict[AgentRole, Role] = {"builder": "build", "explorer": "explore", "tester": "test"}
-ALL_TOOLS = ("list_files", "read_file", "write_file", "edit_file", "run_command", "finish")
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -85,6 +91,8 @@ class Worker:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self._set_state("starting")
+        for name in remove_stale_temp_files(self.layout.workspace):
+            self.view.event("info", f"removed {name}, left by a writer that died")
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
         try:
@@ -246,7 +254,7 @@ class Worker:
         return summary, toolbox.written, checks, result
 
     def _toolbox(self, assignment: TaskAssignment) -> Toolbox:
-        guard = ownership_guard(self.layout, assignment.task_id, self.name)
+        guard = ownership_guard(self.layout, assignment.task_id, assignment.files)
 
         def may_write(relative: str) -> str | None:
             return (tester_guard(relative) if self.role == "tester" else None) or guard(relative)

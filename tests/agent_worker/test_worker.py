@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from typing import Any
 
 import pytest
 
-from protocol import Completion, ProgressUpdate, Task, TaskStatus, TaskStore
+from protocol import (
+    Completion,
+    ErrorReport,
+    ProgressUpdate,
+    ShutdownRequest,
+    ShutdownResponse,
+    Task,
+    TaskStatus,
+    TaskStore,
+    make_message,
+)
+from protocol.agents import read_agent
 from tests.agent_worker.conftest import StartTeam, call, finish_worker
 
 MODELS_PY = "from dataclasses import dataclass\n\n\n@dataclass\nclass Item:\n    name: str\n"
@@ -74,3 +87,136 @@ def test_a_worker_builds_two_files_repairs_a_lint_error_and_completes(
     assert (task.status, task.owner) == (TaskStatus.DONE, "builder-a")
     assert "lint" in out and "store.py" in out  # the pane showed it
     assert (t.layout.log_file("builder-a")).read_text().count("write") >= 2
+
+
+def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_kill_9_mid_task_leaves_no_half_file_and_no_second_completion(team: StartTeam) -> None:
+    big = "DATA = [\n" + "".join(f"    {i},\n" for i in range(60_000)) + "]\n"
+    t = team(
+        [
+            {
+                "match": {"turn": 0},
+                "reply": native(call("write_file", path="data.py", content=big)),
+            },
+            {"match": {"turn": 1}, "reply": {**native(call("finish", summary="x")), "delay": 30}},
+        ]
+    )
+    t.assign(Task(id=1, title="data", files=["data.py"]), "builder-a")
+    worker = t.start_worker("builder-a")
+    # Killed while the model "thinks" about its second turn, after the file was written.
+    _wait_for(lambda: len(t.server.log) >= 2)
+    worker.kill()
+    worker.communicate()
+    target = t.layout.workspace / "data.py"
+    assert target.read_text() == big, "the file is whole"
+    assert TaskStore(t.layout).get(1).status == TaskStatus.RUNNING
+
+    # The same agent restarted: the assignment comes back, flagged, and is not worked again.
+    again = t.start_worker("builder-a", "--max-idle", "1.5")
+    finish_worker(again)
+    completions = [m for m in t.coordinator_messages() if isinstance(m.payload, Completion)]
+    assert completions == []
+    assert len(t.server.log) == 2, "no new model call for a task it no longer holds"
+    leftovers = [p.name for p in t.layout.workspace.iterdir() if p.name.endswith(".part")]
+    assert leftovers == []
+
+
+def test_a_shutdown_request_stops_the_worker_mid_task_at_a_safe_point(team: StartTeam) -> None:
+    t = team([
+        {"match": {"turn": 0}, "reply": {**native(call("run_command", command="sleep 0.2")),
+                                         "delay": 1.0}},
+        {"reply": native(call("run_command", command="sleep 0.2"))},
+    ])  # fmt: skip
+    t.assign(Task(id=1, title="endless", files=["a.py"]), "builder-a")
+    worker = t.start_worker("builder-a")
+    _wait_for(lambda: len(t.server.log) >= 1)
+    t.dir.mailbox().send(make_message(ShutdownRequest(reason="user ran team kill"),
+                                      team=t.dir.team_id, sender="coordinator",
+                                      recipient="builder-a"))  # fmt: skip
+    finish_worker(worker, timeout=60)
+    messages = t.coordinator_messages()
+    [response] = [m for m in messages if isinstance(m.payload, ShutdownResponse)]
+    assert response.payload.accepted
+    assert response.payload.unfinished == ["task 1"]
+    [report] = [m for m in messages if isinstance(m.payload, ErrorReport)]
+    assert "shutdown" in report.payload.message
+    assert TaskStore(t.layout).get(1).status == TaskStatus.FAILED
+    assert read_agent(t.layout, "builder-a").state == "stopped"  # type: ignore[union-attr]
+
+
+def test_sigterm_stops_an_idle_worker_cleanly(team: StartTeam) -> None:
+    t = team([])
+    worker = t.start_worker("builder-a")
+    _wait_for(lambda: (r := read_agent(t.layout, "builder-a")) is not None and r.state == "idle")
+    worker.send_signal(signal.SIGTERM)
+    finish_worker(worker)
+    record = read_agent(t.layout, "builder-a")
+    assert record is not None and record.state == "stopped"
+    assert record.pid == worker.pid
+
+
+def test_an_explorer_reads_and_reports_without_writing(team: StartTeam) -> None:
+    report = {
+        "summary": "a tiny CLI",
+        "files": ["app.py"],
+        "languages": ["python"],
+        "entry_points": ["app.py"],
+        "test_setup": "none",
+        "conventions": ["snake_case"],
+    }
+    t = team([
+        {"match": {"schema": "ExplorationReport"}, "reply": {"json": report}},
+        {"match": {"turn": 0}, "reply": native(call("read_file", path="app.py"),
+                                              call("write_file", path="x.py", content="x"))},
+        {"reply": native(call("finish", summary="explored"))},
+    ])  # fmt: skip
+    (t.layout.workspace / "app.py").write_text("print('hi')\n")
+    t.assign(Task(id=1, title="explore", role="explorer", files=[]), "explorer")
+    finish_worker(t.start_worker("explorer", "--max-tasks", "1", role="explorer"))
+    assert not (t.layout.workspace / "x.py").exists()
+    assert "there is no tool 'write_file'" in json.dumps(t.server.log[1].body)
+    task = TaskStore(t.layout).get(1)
+    assert task.status == TaskStatus.DONE
+    assert task.result is not None and task.result["report"] == report
+
+
+def test_a_tester_may_write_only_tests(team: StartTeam) -> None:
+    t = team([
+        {"match": {"turn": 0}, "reply": native(
+            call("write_file", path="app.py", content="x = 2\n"),
+            call("write_file", path="tests/test_app.py", content="def test_x():\n    pass\n"))},
+        {"reply": native(call("finish", summary="tests written"))},
+    ])  # fmt: skip
+    (t.layout.workspace / "app.py").write_text("x = 1\n")
+    t.assign(Task(id=1, title="tests", role="tester", files=["tests/test_app.py"]), "tester")
+    finish_worker(t.start_worker("tester", "--max-tasks", "1", role="tester"))
+    assert (t.layout.workspace / "app.py").read_text() == "x = 1\n"
+    assert (t.layout.workspace / "tests/test_app.py").exists()
+    assert "not a test file" in json.dumps(t.server.log[1].body)
+
+
+def test_a_model_that_never_finishes_is_stopped_by_the_round_limit(team: StartTeam) -> None:
+    t = team([{"reply": {"content": "Let me think about it some more."}}])
+    t.assign(Task(id=1, title="x", files=["a.py"]), "builder-a")
+    finish_worker(t.start_worker("builder-a", "--max-tasks", "1", "--max-rounds", "3"))
+    [report] = [m for m in t.coordinator_messages() if isinstance(m.payload, ErrorReport)]
+    assert "no finish after 3 rounds" in report.payload.message
+    assert len(t.server.log) == 3
+    assert TaskStore(t.layout).get(1).status == TaskStatus.FAILED
+
+
+def test_an_unreachable_model_is_reported_not_crashed(team: StartTeam) -> None:
+    t = team([])
+    t.server.stop()
+    t.assign(Task(id=1, title="x", files=["a.py"]), "builder-a")
+    worker = t.start_worker("builder-a", "--max-tasks", "1")
+    finish_worker(worker, timeout=120)
+    [report] = [m for m in t.coordinator_messages() if isinstance(m.payload, ErrorReport)]
+    assert report.payload.category == "model"
+    assert "cannot reach the ollama server" in report.payload.message
