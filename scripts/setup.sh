@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up agent-team in ./.venv: system tools (tmux, git) when missing, then the package.
+# Set up agent-team in ./.venv: system tools (tmux, git, bubblewrap) when missing, then the
+# package.
 # Usage: scripts/setup.sh [--dev]     (--dev adds pytest, ruff and mypy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,13 @@ if ((${#missing[@]})); then
         echo "agent-team needs ${missing[*]}: install them with your package manager" >&2
         exit 1
     fi
+fi
+
+# bubblewrap is optional: with it, agents' commands run in a sandbox (team doctor says which).
+if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing bubblewrap (the agents' sandbox) with apt-get..."
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
+        || echo "could not install bubblewrap: agents' commands will run without a sandbox" >&2
 fi
 
 python=${PYTHON:-python3}
