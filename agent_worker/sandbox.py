@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 
@@ -26,28 +27,32 @@ def sandbox_available() -> bool:
     return done.returncode == 0
 
 
+def _python_under_tmp() -> list[str]:
+    """This Python's prefix and import path where they live under /tmp, which the sandbox's
+    private /tmp would hide (a checkout or venv in /tmp, as CI uses)."""
+    candidates = {sys.prefix, sys.base_prefix, *sys.path}
+    return sorted(
+        str(Path(p).resolve())
+        for p in candidates
+        if p and Path(p).is_dir() and Path(p).resolve().is_relative_to("/tmp")
+    )
+
+
 def sandboxed(argv: list[str], workspace: Path) -> list[str]:
-    """`argv` wrapped in bwrap for `workspace`."""
+    """`argv` wrapped in bwrap for `workspace`: the whole filesystem read-only, a private
+    /tmp (with this Python kept visible), the workspace writable, no network."""
     root = str(workspace.resolve())
-    return [
-        "bwrap",
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--tmpfs",
-        "/tmp",
-        "--bind",
-        root,
-        root,
-        "--unshare-net",
-        "--unshare-pid",
-        "--die-with-parent",
-        "--new-session",
-        "--chdir",
-        root,
-        *argv,
+    options = [
+        ("--ro-bind", "/", "/"),
+        ("--dev", "/dev"),
+        ("--proc", "/proc"),
+        ("--tmpfs", "/tmp"),
+        *(("--ro-bind", path, path) for path in _python_under_tmp()),
+        ("--bind", root, root),
+        ("--unshare-net",),
+        ("--unshare-pid",),
+        ("--die-with-parent",),
+        ("--new-session",),
+        ("--chdir", root),
     ]
+    return ["bwrap", *(word for option in options for word in option), *argv]

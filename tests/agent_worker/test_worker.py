@@ -76,7 +76,9 @@ def test_a_worker_builds_two_files_repairs_a_lint_error_and_completes(
     messages = t.coordinator_messages()
     phases = [m.payload.phase for m in messages if isinstance(m.payload, ProgressUpdate)]
     assert phases[:2] == ["started", "building"]
-    [done] = [m for m in messages if isinstance(m.payload, Completion)]
+    completions = [m for m in messages if isinstance(m.payload, Completion)]
+    assert len(completions) == 1, [m.payload for m in messages]
+    done = completions[0]
     assert done.payload.files_changed == ["models.py", "store.py"]
     assert done.payload.summary == "wrote the models and the store"
     assert [(c.path, c.ok) for c in done.payload.checks] == [
