@@ -121,9 +121,16 @@ def test_a_symlink_planted_inside_that_points_out_is_refused(
 
 
 @pytest.mark.parametrize(
-    "path", [".git/config", ".git/hooks/pre-commit", ".agents/team.json", ".agents/tasks/0001.json",
-             ".venv/bin/python", "venv/lib/site.py"],
-)  # fmt: skip
+    "path",
+    [
+        ".git/config",
+        ".git/hooks/pre-commit",
+        ".agents/team.json",
+        ".agents/tasks/0001.json",
+        ".venv/bin/python",
+        "venv/lib/site.py",
+    ],
+)
 def test_writes_into_protected_directories_are_refused(toolbox: Toolbox, path: str) -> None:
     before = (
         (toolbox.workspace / path).read_bytes() if (toolbox.workspace / path).exists() else None
@@ -143,8 +150,9 @@ def test_a_gitignore_edit_that_drops_venv_is_refused(toolbox: Toolbox) -> None:
     assert "must keep" in result
     assert use(toolbox, "write_file", path=".gitignore", content="*.pyc\n").startswith("REFUSED")
     assert gitignore.read_text() == "__pycache__/\nvenv/\n.venv/\n"
-    assert "wrote" in use(toolbox, "write_file", path=".gitignore",
-                          content="__pycache__/\nvenv/\n.venv/\n*.log\n")  # fmt: skip
+    assert "wrote" in use(
+        toolbox, "write_file", path=".gitignore", content="__pycache__/\nvenv/\n.venv/\n*.log\n"
+    )
 
 
 def test_a_50_mb_write_is_refused_and_nothing_is_written(toolbox: Toolbox) -> None:
@@ -162,8 +170,9 @@ def test_a_command_that_never_ends_is_stopped(toolbox: Toolbox) -> None:
 
 def test_a_command_that_forks_children_has_them_all_killed(tmp_path: Path) -> None:
     marker = tmp_path / "survivor"
-    result = run_command(f"(sleep 3; touch {marker}) & sleep 600", tmp_path, timeout=1.0,
-                         use_sandbox=False)  # fmt: skip
+    result = run_command(
+        f"(sleep 3; touch {marker}) & sleep 600", tmp_path, timeout=1.0, use_sandbox=False
+    )
     assert result.timed_out
     # Its whole process group went: the child cannot create the marker later.
     import time
@@ -173,8 +182,14 @@ def test_a_command_that_forks_children_has_them_all_killed(tmp_path: Path) -> No
 
 
 def test_secrets_are_scrubbed_from_the_environment(tmp_path: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "OPENAI_API_KEY": "sk-x", "GITHUB_TOKEN": "t",
-           "AWS_SECRET": "s", "DB_PASSWORD": "p", "HOME": "/root"}  # fmt: skip
+    env = {
+        "PATH": os.environ["PATH"],
+        "OPENAI_API_KEY": "sk-x",
+        "GITHUB_TOKEN": "t",
+        "AWS_SECRET": "s",
+        "DB_PASSWORD": "p",
+        "HOME": "/root",
+    }
     result = run_command("env", tmp_path, env=env, use_sandbox=False)
     assert "HOME=/root" in result.output
     for secret in ("sk-x", "GITHUB_TOKEN", "AWS_SECRET", "DB_PASSWORD"):
@@ -199,3 +214,33 @@ def test_a_refused_command_never_runs(toolbox: Toolbox) -> None:
 def test_unknown_tools_and_bad_arguments_are_answered_not_raised(toolbox: Toolbox) -> None:
     assert "there is no tool 'rm'" in use(toolbox, "rm", path="x")
     assert "bad arguments for write_file" in use(toolbox, "write_file", path="x")
+
+
+def test_a_file_owned_by_another_running_task_is_refused(team_dir: TeamDir) -> None:
+    from agent_worker.tools import ownership_guard
+    from protocol import Task, TaskStore
+
+    store = TaskStore(team_dir.layout)
+    store.add(
+        [
+            Task(id=1, title="models", files=["models.py"]),
+            Task(id=2, title="store", files=["store.py", "shared.py"]),
+            Task(id=3, title="cli", files=["cli.py", "shared.py"]),
+        ]
+    )
+    store.promote_ready()
+    for task_id, owner in ((1, "builder-a"), (3, "builder-c")):
+        store.claim(task_id, owner)
+    toolbox = Toolbox(
+        team_dir.layout,
+        "builder-b",
+        2,
+        ALL_TOOLS,
+        may_write=ownership_guard(team_dir.layout, 2, ["store.py", "shared.py"]),
+    )
+    result = use(toolbox, "write_file", path="models.py", content="x = 1\n")
+    assert result.startswith("REFUSED:")
+    assert "models.py belongs to task 1 (builder-a)" in result
+    assert not (team_dir.workspace / "models.py").exists()
+    assert "wrote" in use(toolbox, "write_file", path="shared.py", content="y = 2\n")
+    assert "wrote" in use(toolbox, "write_file", path="store.py", content="z = 3\n")
