@@ -81,3 +81,29 @@ def run_command(
         return CommandResult(None, text + note, timed_out=True, sandboxed=in_sandbox)
     text = cap_output(out.decode("utf-8", "replace"))
     return CommandResult(process.returncode, text, sandboxed=in_sandbox)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m agent_worker.commands --workspace DIR [--timeout S] -- COMMAND`: one command
+    under the rails and in the sandbox, for processes that must not import this package
+    (the coordinator's DoD checks). Prints the output; exits with the command's code, 124 on
+    a timeout, 126 when refused."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m agent_worker.commands")
+    parser.add_argument("--workspace", type=Path, required=True)
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    options = parser.parse_args(argv)
+    words = options.command[1:] if options.command[:1] == ["--"] else options.command
+    result = run_command(" ".join(words), options.workspace, timeout=options.timeout)
+    if result.refused:
+        print(f"refused: {result.refused}", file=sys.stderr)
+        return 126
+    sys.stdout.write(result.output)
+    return 124 if result.timed_out else (result.exit_code or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
