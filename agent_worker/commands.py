@@ -7,7 +7,9 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,7 @@ def run_command(
     timeout: float = 120.0,
     use_sandbox: bool | None = None,
     env: Mapping[str, str] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> CommandResult:
     """Run `command` with `sh -c` in `workspace`, unless the rails refuse it."""
     reason = Rails(workspace).refusal(command)
@@ -71,15 +74,25 @@ def run_command(
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, so a timeout kills all of it
     )
-    try:
-        out, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, _ = process.communicate()
-        text = cap_output(out.decode("utf-8", "replace"))
-        note = f"\n[the command was stopped after {timeout:g}s]"
-        return CommandResult(None, text + note, timed_out=True, sandboxed=in_sandbox)
-    text = cap_output(out.decode("utf-8", "replace"))
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    stopped = None
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            stopped = f"\n[the command was stopped after {timeout:g}s]"
+        elif should_stop():  # a shutdown is honoured even in the middle of a long command
+            stopped = "\n[the command was stopped: the agent is shutting down]"
+        if stopped:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait()
+    reader.join(5)
+    text = cap_output(b"".join(chunks).decode("utf-8", "replace"))
+    if stopped:
+        return CommandResult(None, text + stopped, timed_out=True, sandboxed=in_sandbox)
     return CommandResult(process.returncode, text, sandboxed=in_sandbox)
 
 

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from agent_worker.commands import scrubbed_environment
 from agent_worker.sandbox import sandbox_available, sandboxed
 
 _HINTS = (
@@ -74,8 +75,16 @@ def import_check(workspace: Path, relative: str, timeout: float = 60.0) -> LintF
     name = module_name(relative)
     if name is None:
         return None
-    env = {**os.environ, "PYTHONPATH": str(workspace), "PYTHONDONTWRITEBYTECODE": "1"}
-    argv = [sys.executable, "-c", f"import {name}"]
+    # The model's module code runs here: no secrets in its environment, and the workspace's
+    # own venv when it has one (its dependencies are installed there).
+    env = {
+        **scrubbed_environment(os.environ),
+        "PYTHONPATH": str(workspace),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    venv_python = workspace / ".venv" / "bin" / "python"
+    python = str(venv_python) if venv_python.exists() else sys.executable
+    argv = [python, "-c", f"import {name}"]
     if sandbox_available():  # importing runs the model's module code
         argv = sandboxed(argv, workspace)
     try:

@@ -68,7 +68,7 @@ class AgentLoop:
     def step(self, messages: list[ChatMessage]) -> str | None:
         """One round: the model's answer, then each of its tool calls in order."""
         result = self.client.chat(
-            self._fitted(messages),
+            self.fitted(messages),
             tools=self.toolbox.specs(),
             temperature=self.temperature,
             seed=self.seed,
@@ -80,19 +80,25 @@ class AgentLoop:
             self.on_event("model", result.text[:200] or "(no tool call)")
             messages.append(ChatMessage.user(NUDGE))
             return None
+        finished: str | None = None
         for call in result.tool_calls:
             self.on_event("tool", f"{call.name}({describe_arguments(call.arguments)})")
+            if finished is not None:  # every call gets an answer, even after `finish`
+                messages.append(ChatMessage.tool_result(call, "not run: finish was called"))
+                continue
             try:
                 output = self.toolbox.call(call)
             except Finished as done:
-                return done.summary
+                finished = done.summary
+                messages.append(ChatMessage.tool_result(call, "finished"))
+                continue
             output = truncate_head_tail(output, TOOL_RESULT_TOKENS)
             messages.append(ChatMessage.tool_result(call, output))
             if self.should_stop():  # a safe point between tool calls
                 raise ShutdownRequested("a shutdown was requested")
-        return None
+        return finished
 
-    def _fitted(self, messages: list[ChatMessage]) -> list[ChatMessage]:
+    def fitted(self, messages: list[ChatMessage]) -> list[ChatMessage]:
         """The conversation cut to the role's context: old tool results and long tool-call
         arguments (a whole file already written) shrink first, more on each pass."""
         route = self.client.route
@@ -108,13 +114,20 @@ class AgentLoop:
 def _shrunk(message: ChatMessage, keep: int, *, old: bool) -> ChatMessage:
     if message.role == "tool" and old:
         return message.model_copy(update={"content": truncate_head_tail(message.content, keep)})
+    if message.role == "assistant" and len(message.content) > keep * 4:
+        # Text-mode models write their calls (whole files) into the content.
+        message = message.model_copy(update={"content": truncate_head_tail(message.content, keep)})
     if message.role == "assistant" and message.tool_calls:
         calls = [
-            call.model_copy(update={"arguments": {
-                key: truncate_head_tail(value, keep) if isinstance(value, str) else value
-                for key, value in call.arguments.items()
-            }})
+            call.model_copy(
+                update={
+                    "arguments": {
+                        key: truncate_head_tail(value, keep) if isinstance(value, str) else value
+                        for key, value in call.arguments.items()
+                    }
+                }
+            )
             for call in message.tool_calls
-        ]  # fmt: skip
+        ]
         return message.model_copy(update={"tool_calls": calls})
     return message

@@ -38,9 +38,15 @@ def _python_under_tmp() -> list[str]:
     )
 
 
+def _protected(workspace: Path) -> list[Path]:
+    names = (".agents", ".git", ".venv", "venv", ".gitignore")
+    return [workspace.resolve() / n for n in names if (workspace / n).exists()]
+
+
 def sandboxed(argv: list[str], workspace: Path) -> list[str]:
     """`argv` wrapped in bwrap for `workspace`: the whole filesystem read-only, a private
-    /tmp (with this Python kept visible), the workspace writable, no network."""
+    /tmp (with this Python kept visible), the workspace writable except its protected parts,
+    no capabilities, no network."""
     root = str(workspace.resolve())
     options = [
         ("--ro-bind", "/", "/"),
@@ -49,6 +55,10 @@ def sandboxed(argv: list[str], workspace: Path) -> list[str]:
         ("--tmpfs", "/tmp"),
         *(("--ro-bind", path, path) for path in _python_under_tmp()),
         ("--bind", root, root),
+        # The team's state, git's data and the venvs stay read-only even inside the workspace.
+        *(("--ro-bind", str(p), str(p)) for p in _protected(workspace)),
+        # No capabilities: root in the sandbox cannot remount the read-only filesystem.
+        ("--cap-drop", "ALL"),
         ("--unshare-net",),
         ("--unshare-pid",),
         ("--die-with-parent",),

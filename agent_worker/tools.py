@@ -43,7 +43,19 @@ SPECS = {
         "List the files under a directory of the workspace.",
         path="directory, relative to the workspace ('.' for its root)",
     ),
-    "read_file": _spec("read_file", "Read a whole text file.", path="file path"),
+    "read_file": ToolSpec(
+        name="read_file",
+        description="Read a text file, whole or from line `start` to line `end`.",
+        parameters={
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "file path"},
+                "start": {"type": "integer", "description": "first line (from 1), optional"},
+                "end": {"type": "integer", "description": "last line, optional"},
+            },
+            "required": ["path"],
+        },
+    ),
     "write_file": _spec(
         "write_file",
         "Create or replace a whole file.",
@@ -59,7 +71,7 @@ SPECS = {
     ),
     "run_command": _spec(
         "run_command",
-        "Run a shell command in the workspace (with a timeout).",
+        "Run a shell command in the workspace, with a timeout and without network access.",
         command="the command line",
     ),
     "finish": _spec("finish", "Say the task is done.", summary="what you did, in a sentence"),
@@ -85,6 +97,7 @@ class Toolbox:
     may_write: Callable[[str], str | None] = lambda relative: None
     command_timeout: float = 120.0
     on_event: Callable[[str, str], None] = lambda kind, detail: None
+    should_stop: Callable[[], bool] = lambda: False
     written: list[str] = field(default_factory=list)
 
     @property
@@ -101,11 +114,16 @@ class Toolbox:
         handler: Callable[..., str] = getattr(self, f"_{call.name}")
         try:
             return handler(**call.arguments)
-        except TypeError as exc:
-            return f"ERROR: bad arguments for {call.name}: {exc}"
+        except Finished:
+            raise
         except PathRefused as exc:
             self.on_event("refused", str(exc))
             return f"REFUSED: {exc}"
+        except TypeError as exc:
+            return f"ERROR: bad arguments for {call.name}: {exc}"
+        except Exception as exc:  # a tool never takes the worker down: the model is told
+            self.on_event("fail", f"{call.name}: {type(exc).__name__}: {exc}")
+            return f"ERROR: {call.name} failed: {type(exc).__name__}: {exc}"
 
     # --- read-only ---------------------------------------------------------------------
 
@@ -122,15 +140,26 @@ class Toolbox:
                 break
         return "\n".join(found[:2000]) or "(no files)"
 
-    def _read_file(self, path: str) -> str:
+    def _read_file(self, path: str, start: int | str = 1, end: int | str | None = None) -> str:
         real, relative = resolve(self.workspace, path)
+        if relative.split("/", 1)[0] == ".agents":
+            raise PathRefused(".agents/ holds the team's state and settings, not project files")
         if not real.is_file():
             return f"ERROR: {relative} does not exist (list_files shows what does)"
-        text = real.read_text(encoding="utf-8", errors="replace")
+        lines = real.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        first = max(1, int(start))
+        last = len(lines) if end in (None, "") else min(len(lines), int(str(end)))
+        text = "".join(lines[first - 1 : last])
         self.on_event("read", relative)
         if len(text) > MAX_READ_CHARS:
-            cut = len(text) - MAX_READ_CHARS
-            return text[:MAX_READ_CHARS] + f"\n[... {cut} more characters not shown ...]"
+            shown = text[:MAX_READ_CHARS]
+            upto = first + shown.count("\n") - 1
+            return (
+                shown + f"\n[... cut: lines {first}-{upto} of {len(lines)} shown; read the "
+                f"rest with start={upto + 1} ...]"
+            )
+        if first > 1 or last < len(lines):
+            return f"[lines {first}-{last} of {len(lines)}]\n{text}"
         return text
 
     # --- writing -----------------------------------------------------------------------
@@ -195,7 +224,9 @@ class Toolbox:
 
     def _run_command(self, command: str) -> str:
         self.on_event("run", command)
-        result = run_command(command, self.workspace, timeout=self.command_timeout)
+        result = run_command(
+            command, self.workspace, timeout=self.command_timeout, should_stop=self.should_stop
+        )
         if result.refused:
             self.on_event("refused", result.refused)
         return result.for_model()

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -37,6 +38,7 @@ from protocol import (
     ShutdownRequest,
     ShutdownResponse,
     TaskAssignment,
+    TaskFileError,
     TaskStatus,
     TaskStore,
     TeamInfo,
@@ -59,6 +61,17 @@ class ChecksFailed(LoopStopped):
     def __init__(self, message: str, checks: list[FileCheck]) -> None:
         super().__init__(f"files fail their checks: {message}")
         self.checks = checks
+        self.details = "\n".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
+
+
+class Stopping(BaseException):
+    """Raised from the message handler to stop before starting new work: a BaseException, so
+    the receiver leaves the message unhandled in the inbox rather than quarantining it."""
+
+
+def completion_id(assignment: TaskAssignment) -> str:
+    """The same id every time a task's attempt is reported done, so resending is safe."""
+    return f"done-{assignment.task_id}-{assignment.attempt}"
 
 
 @dataclass
@@ -76,6 +89,8 @@ class Worker:
         self.store = TaskStore(self.layout)
         self.view = View(self.name, self.layout.log_file(self.name))
         self.stop = threading.Event()
+        self._exiting = threading.Event()
+        self._record_lock = threading.Lock()
         self.record = AgentRecord(
             name=self.name, role=self.role, pid=os.getpid(), pane=os.environ.get("TMUX_PANE")
         )
@@ -101,8 +116,11 @@ class Worker:
                 self._set_state("idle")
                 self.view.event("info", f"{self.name} ({self.role}) ready, pid {os.getpid()}")
                 receiver.serve(stop=self.stop, max_idle=self.max_idle)
+        except Stopping:
+            pass  # an assignment arrived after the stop: it stays in the inbox
         finally:
             self.stop.set()
+            self._exiting.set()
             self._set_state("stopped")
             self.view.event("info", "stopped")
         return 0
@@ -118,20 +136,29 @@ class Worker:
             self.receiver.wake()
 
     def _heartbeat(self) -> None:
-        while not self.stop.wait(HEARTBEAT_SECONDS):
-            self._write_record()
+        # Until the process exits, not until a stop is asked: a task still finishing must not
+        # look dead to the coordinator.
+        while not self._exiting.wait(HEARTBEAT_SECONDS):
+            try:
+                self._write_record()
+            except OSError as exc:  # a full disk must not end the heartbeat for good
+                self.view.event("info", f"heartbeat not written: {exc}")
 
     def _set_state(self, state: str, task: int | None = None, detail: str = "") -> None:
-        self.record = self.record.model_copy(
-            update={"state": state, "current_task": task, "detail": detail}
-        )
+        with self._record_lock:
+            self.record = self.record.model_copy(
+                update={"state": state, "current_task": task, "detail": detail}
+            )
         self._write_record()
 
     def _write_record(self) -> None:
-        self.record = self.record.model_copy(update={"heartbeat_at": utc_now()})
-        self.record.write(self.layout)
+        with self._record_lock:
+            self.record = self.record.model_copy(update={"heartbeat_at": utc_now()})
+            self.record.write(self.layout)
 
-    def _send(self, payload: Payload, reply_to: str | None = None) -> None:
+    def _send(
+        self, payload: Payload, reply_to: str | None = None, message_id: str | None = None
+    ) -> None:
         self.mailbox.send(
             make_message(
                 payload,
@@ -139,6 +166,7 @@ class Worker:
                 sender=self.name,
                 recipient=COORDINATOR,
                 reply_to=reply_to,
+                message_id=message_id,
             )
         )
 
@@ -148,7 +176,11 @@ class Worker:
         message = delivery.message
         payload = message.payload
         if isinstance(payload, TaskAssignment):
-            self._work(payload, message.id)
+            if self.stop.is_set():
+                # Not a safe point to start work: leave it in the inbox, unhandled, for
+                # whoever takes this agent's tasks next.
+                raise Stopping
+            self._work(payload, message.id, delivery.redelivered)
             self.tasks_done += 1
             if self.max_tasks is not None and self.tasks_done >= self.max_tasks:
                 self.stop.set()
@@ -168,22 +200,23 @@ class Worker:
 
     # --- a task --------------------------------------------------------------------------
 
-    def _work(self, assignment: TaskAssignment, message_id: str) -> None:
+    def _work(self, assignment: TaskAssignment, message_id: str, redelivered: bool) -> None:
         task_id = assignment.task_id
         try:
-            task = self.store.transition(
+            self.store.transition(
                 task_id,
                 TaskStatus.ASSIGNED,
                 TaskStatus.RUNNING,
                 by=self.name,
                 note=f"attempt {assignment.attempt}",
+                expected_owner=self.name,
+                expected_attempt=assignment.attempt,
             )
-        except (TransitionConflict, KeyError) as exc:
-            # Already taken, finished or moved on (e.g. redelivered after a crash): not ours.
+        except (TransitionConflict, KeyError, TaskFileError) as exc:
+            # Taken by another, finished, or moved on: not ours to start.
             self.view.event("info", f"task {task_id}: not starting it: {exc}")
-            return
-        if task.owner != self.name:
-            self.view.event("info", f"task {task_id} belongs to {task.owner}, not to me")
+            if redelivered:
+                self._resend_completion(assignment, message_id)
             return
         self._set_state("working", task_id, assignment.title)
         self.view.event("task", f"{task_id}: {assignment.title} [{', '.join(assignment.files)}]")
@@ -192,28 +225,76 @@ class Worker:
             summary, files, checks, result = self._attempt(assignment)
         except (LoopStopped, ModelError) as exc:
             self._fail(assignment, exc, message_id)
+        except Exception as exc:  # a bug of ours: report it, keep the worker alive
+            self._fail(assignment, exc, message_id, category=ErrorCategory.CRASH)
         else:
-            self.store.transition(
-                task_id,
-                TaskStatus.RUNNING,
-                TaskStatus.DONE,
-                by=self.name,
-                note=summary,
-                result=result,
-            )
-            self._send(
-                Completion(
-                    task_id=task_id,
-                    attempt=assignment.attempt,
-                    files_changed=files,
-                    summary=summary,
-                    checks=checks,
-                ),
-                message_id,
-            )
-            self.view.event("done", f"task {task_id}: {summary}")
+            if self._move(assignment, TaskStatus.DONE, summary, result):
+                self._send(
+                    self._completion(assignment, files, summary, checks),
+                    message_id,
+                    message_id=completion_id(assignment),
+                )
+                self.view.event("done", f"task {task_id}: {summary}")
         finally:
             self._set_state("idle")
+
+    def _move(
+        self,
+        assignment: TaskAssignment,
+        status: TaskStatus,
+        note: str,
+        result: dict[str, object] | None = None,
+    ) -> bool:
+        """running -> `status`, only if the task is still this agent's at this attempt."""
+        try:
+            self.store.transition(
+                assignment.task_id,
+                TaskStatus.RUNNING,
+                status,
+                by=self.name,
+                note=note[:500],
+                result=result,
+                expected_owner=self.name,
+                expected_attempt=assignment.attempt,
+            )
+        except (TransitionConflict, KeyError, TaskFileError) as exc:
+            self.view.event("info", f"task {assignment.task_id} moved on meanwhile: {exc}")
+            return False
+        return True
+
+    @staticmethod
+    def _completion(
+        assignment: TaskAssignment, files: list[str], summary: str, checks: list[FileCheck]
+    ) -> Completion:
+        return Completion(
+            task_id=assignment.task_id,
+            attempt=assignment.attempt,
+            files_changed=files,
+            summary=summary,
+            checks=checks,
+        )
+
+    def _resend_completion(self, assignment: TaskAssignment, message_id: str) -> None:
+        """Killed between finishing a task and telling the coordinator: tell it now. The
+        message id is the same, so a coordinator that already had it handles it once."""
+        try:
+            task = self.store.get(assignment.task_id)
+        except (KeyError, TaskFileError):
+            return
+        done_here = (task.status, task.owner, task.attempt) == (
+            TaskStatus.DONE,
+            self.name,
+            assignment.attempt,
+        )
+        if done_here and task.result is not None:
+            files = [str(f) for f in task.result.get("files", [])]
+            summary = str(task.result.get("summary", "done"))
+            self._send(
+                self._completion(assignment, files, summary, []),
+                message_id,
+                message_id=completion_id(assignment),
+            )
+            self.view.event("info", f"task {task.id}: completion sent again after a restart")
 
     def _attempt(
         self, assignment: TaskAssignment
@@ -236,20 +317,20 @@ class Worker:
         with client:
             self._progress(assignment.task_id, "building")
             summary = loop.run(messages, deadline)
-            checks = self._checks(toolbox.written)
+            checks = self._checks(toolbox.written, assignment.files)
             if any(not c.ok for c in checks):  # one more pass to repair what fails
                 failures = "\n".join(f"- {c.path}: {c.detail}" for c in checks if not c.ok)
                 messages.append(ChatMessage.user(REPAIR_AFTER_CHECKS.format(failures=failures)))
                 self._progress(assignment.task_id, "repairing", failures)
                 summary = loop.run(messages, deadline)
-                checks = self._checks(toolbox.written)
+                checks = self._checks(toolbox.written, assignment.files)
             if any(not c.ok for c in checks):
                 bad = "; ".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
                 raise ChecksFailed(bad, checks)
             result: dict[str, object] = {"summary": summary, "files": toolbox.written}
             if self.role == "explorer":
                 messages.append(ChatMessage.user(REPORT_REQUEST))
-                report = client.chat(messages, schema=ExplorationReport).parsed
+                report = client.chat(loop.fitted(messages), schema=ExplorationReport).parsed
                 result["report"] = report.model_dump() if report else None
         return summary, toolbox.written, checks, result
 
@@ -267,12 +348,14 @@ class Worker:
             tools,
             may_write=may_write,
             on_event=self.view.event,
+            should_stop=self._shutdown_pending,
         )
 
-    def _checks(self, written: list[str]) -> list[FileCheck]:
-        """Each file written must compile and (for Python modules) import."""
+    def _checks(self, written: list[str], owned: list[str]) -> list[FileCheck]:
+        """Each file written must compile and (for Python modules) import; each file the
+        task owns must exist when it says it is done."""
         checks = []
-        for relative in written:
+        for relative in dict.fromkeys([*written, *owned]):
             path = self.layout.workspace / relative
             if not path.is_file():
                 checks.append(FileCheck(path=relative, ok=False, detail="missing"))
@@ -288,30 +371,35 @@ class Worker:
     def _progress(self, task_id: int, phase: str, detail: str = "") -> None:
         self._send(ProgressUpdate(task_id=task_id, phase=phase, detail=detail[:500]))
 
-    def _fail(self, assignment: TaskAssignment, exc: Exception, message_id: str) -> None:
+    def _fail(
+        self,
+        assignment: TaskAssignment,
+        exc: Exception,
+        message_id: str,
+        category: ErrorCategory | None = None,
+    ) -> None:
+        if category is None:
+            if isinstance(exc, ShutdownRequested):
+                category = ErrorCategory.OTHER
+            elif isinstance(exc, ChecksFailed):
+                category = ErrorCategory.LINT
+            elif isinstance(exc, ModelError):
+                category = ErrorCategory.MODEL
+            else:
+                category = ErrorCategory.TIMEOUT
         if isinstance(exc, ShutdownRequested):
-            category, recoverable = ErrorCategory.OTHER, True
             self.unfinished.append(f"task {assignment.task_id}")
-        elif isinstance(exc, ChecksFailed):
-            category, recoverable = ErrorCategory.LINT, True
-        elif isinstance(exc, ModelError):
-            category, recoverable = ErrorCategory.MODEL, True
-        else:
-            category, recoverable = ErrorCategory.TIMEOUT, True
-        self.view.event("fail", f"task {assignment.task_id}: {exc}")
-        self.store.transition(
-            assignment.task_id,
-            TaskStatus.RUNNING,
-            TaskStatus.FAILED,
-            by=self.name,
-            note=str(exc)[:500],
-        )
-        self._send(
-            ErrorReport(
+        message = str(exc) or type(exc).__name__
+        self.view.event("fail", f"task {assignment.task_id}: {message}")
+        tail = exc.details if isinstance(exc, ChecksFailed) else ""
+        if category == ErrorCategory.CRASH:
+            tail = "".join(traceback.format_exception(exc))[-2000:]
+        if self._move(assignment, TaskStatus.FAILED, message):
+            report = ErrorReport(
                 task_id=assignment.task_id,
                 category=category,
-                message=str(exc)[:2000],
-                recoverable=recoverable,
-            ),
-            message_id,
-        )
+                message=message[:2000],
+                stderr_tail=tail[-2000:],
+                recoverable=True,
+            )
+            self._send(report, message_id)

@@ -33,9 +33,22 @@ class UnknownTask(KeyError):
 class TransitionConflict(Exception):
     """The task was not in the expected status: somebody else moved it first."""
 
-    def __init__(self, task: Task, expected: TaskStatus) -> None:
+    def __init__(
+        self,
+        task: Task,
+        expected: TaskStatus,
+        expected_owner: str | None = None,
+        expected_attempt: int | None = None,
+    ) -> None:
         owner = f" (owner {task.owner})" if task.owner else ""
-        super().__init__(f"task {task.id} is {task.status.value}{owner}, not {expected.value}")
+        wanted = expected.value
+        if expected_owner is not None:
+            wanted += f" for {expected_owner}"
+        if expected_attempt is not None:
+            wanted += f" at attempt {expected_attempt}"
+        super().__init__(
+            f"task {task.id} is {task.status.value}{owner} at attempt {task.attempt}, not {wanted}"
+        )
         self.task = task
         self.expected = expected
 
@@ -146,17 +159,23 @@ class TaskStore:
         owner: str | None = None,
         note: str = "",
         result: dict[str, Any] | None = None,
+        expected_owner: str | None = None,
+        expected_attempt: int | None = None,
     ) -> Task:
         """Move a task from `expected` to `new` atomically, or raise `TransitionConflict`.
 
+        With `expected_owner` / `expected_attempt`, the task must also still belong to that
+        agent at that attempt: a worker acting on a stale assignment changes nothing.
         Moving `failed -> ready` starts a new attempt and clears the owner.
         """
         if new not in ALLOWED_MOVES[expected]:
             raise IllegalTransition(task_id, expected, new)
         with self.locked():
             task = self.get(task_id)
-            if task.status != expected:
-                raise TransitionConflict(task, expected)
+            stale_owner = expected_owner is not None and task.owner != expected_owner
+            stale_attempt = expected_attempt is not None and task.attempt != expected_attempt
+            if task.status != expected or stale_owner or stale_attempt:
+                raise TransitionConflict(task, expected, expected_owner, expected_attempt)
             return self._move(task, new, by=by, owner=owner, note=note, result=result)
 
     def _move(

@@ -43,8 +43,10 @@ def test_inside_the_sandbox_the_network_cannot_be_reached(tmp_path: Path) -> Non
     port = listener.getsockname()[1]
     accepted: list[object] = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
-    probe = (f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2); "
-             "print('connected')\"")  # fmt: skip
+    probe = (
+        f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2); "
+        "print('connected')\""
+    )
     try:
         outside = run_command(probe, tmp_path, use_sandbox=False)
         assert "connected" in outside.output, "the control run must reach the listener"
@@ -72,3 +74,35 @@ def test_two_agents_editing_different_parts_of_one_file_keep_both_edits(
     for i in range(150):
         assert f"A_{i} = 1  # edited by builder-a\n" in text
         assert f"B_{i} = 1  # edited by builder-b\n" in text
+
+
+@needs_sandbox
+def test_root_in_the_sandbox_cannot_remount_or_touch_the_teams_files(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    for name in (".agents", ".git"):
+        (workspace / name).mkdir(parents=True)
+    (workspace / ".gitignore").write_text("venv/\n")
+    result = run_command(
+        "mount -o remount,rw / ; touch /usr/remounted ; echo x > .agents/forged ; "
+        "rm -rf .git ; sed -i /venv/d .gitignore ; echo done",
+        workspace,
+        use_sandbox=True,
+    )
+    assert "done" in result.output
+    assert not Path("/usr/remounted").exists()
+    assert not (workspace / ".agents" / "forged").exists()
+    assert (workspace / ".git").is_dir()
+    assert (workspace / ".gitignore").read_text() == "venv/\n"
+
+
+def test_a_running_command_is_stopped_when_the_agent_must_stop(tmp_path: Path) -> None:
+    import time
+
+    asked = time.monotonic() + 0.5
+    started = time.monotonic()
+    result = run_command(
+        "sleep 30", tmp_path, use_sandbox=False, should_stop=lambda: time.monotonic() > asked
+    )
+    assert result.timed_out
+    assert "shutting down" in result.output
+    assert time.monotonic() - started < 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from typing import Any
@@ -16,11 +17,13 @@ from protocol import (
     ShutdownRequest,
     ShutdownResponse,
     Task,
+    TaskAssignment,
     TaskStatus,
     TaskStore,
     make_message,
 )
 from protocol.agents import read_agent
+from protocol.mailbox import create_inbox
 from tests.agent_worker.conftest import StartTeam, call, finish_worker
 
 MODELS_PY = "from dataclasses import dataclass\n\n\n@dataclass\nclass Item:\n    name: str\n"
@@ -130,17 +133,26 @@ def test_kill_9_mid_task_leaves_no_half_file_and_no_second_completion(team: Star
 
 
 def test_a_shutdown_request_stops_the_worker_mid_task_at_a_safe_point(team: StartTeam) -> None:
-    t = team([
-        {"match": {"turn": 0}, "reply": {**native(call("run_command", command="sleep 0.2")),
-                                         "delay": 1.0}},
-        {"reply": native(call("run_command", command="sleep 0.2"))},
-    ])  # fmt: skip
+    t = team(
+        [
+            {
+                "match": {"turn": 0},
+                "reply": {**native(call("run_command", command="sleep 0.2")), "delay": 1.0},
+            },
+            {"reply": native(call("run_command", command="sleep 0.2"))},
+        ]
+    )
     t.assign(Task(id=1, title="endless", files=["a.py"]), "builder-a")
     worker = t.start_worker("builder-a")
     _wait_for(lambda: len(t.server.log) >= 1)
-    t.dir.mailbox().send(make_message(ShutdownRequest(reason="user ran team kill"),
-                                      team=t.dir.team_id, sender="coordinator",
-                                      recipient="builder-a"))  # fmt: skip
+    t.dir.mailbox().send(
+        make_message(
+            ShutdownRequest(reason="user ran team kill"),
+            team=t.dir.team_id,
+            sender="coordinator",
+            recipient="builder-a",
+        )
+    )
     finish_worker(worker, timeout=60)
     messages = t.coordinator_messages()
     [response] = [m for m in messages if isinstance(m.payload, ShutdownResponse)]
@@ -172,12 +184,18 @@ def test_an_explorer_reads_and_reports_without_writing(team: StartTeam) -> None:
         "test_setup": "none",
         "conventions": ["snake_case"],
     }
-    t = team([
-        {"match": {"schema": "ExplorationReport"}, "reply": {"json": report}},
-        {"match": {"turn": 0}, "reply": native(call("read_file", path="app.py"),
-                                              call("write_file", path="x.py", content="x"))},
-        {"reply": native(call("finish", summary="explored"))},
-    ])  # fmt: skip
+    t = team(
+        [
+            {"match": {"schema": "ExplorationReport"}, "reply": {"json": report}},
+            {
+                "match": {"turn": 0},
+                "reply": native(
+                    call("read_file", path="app.py"), call("write_file", path="x.py", content="x")
+                ),
+            },
+            {"reply": native(call("finish", summary="explored"))},
+        ]
+    )
     (t.layout.workspace / "app.py").write_text("print('hi')\n")
     t.assign(Task(id=1, title="explore", role="explorer", files=[]), "explorer")
     finish_worker(t.start_worker("explorer", "--max-tasks", "1", role="explorer"))
@@ -189,12 +207,20 @@ def test_an_explorer_reads_and_reports_without_writing(team: StartTeam) -> None:
 
 
 def test_a_tester_may_write_only_tests(team: StartTeam) -> None:
-    t = team([
-        {"match": {"turn": 0}, "reply": native(
-            call("write_file", path="app.py", content="x = 2\n"),
-            call("write_file", path="tests/test_app.py", content="def test_x():\n    pass\n"))},
-        {"reply": native(call("finish", summary="tests written"))},
-    ])  # fmt: skip
+    t = team(
+        [
+            {
+                "match": {"turn": 0},
+                "reply": native(
+                    call("write_file", path="app.py", content="x = 2\n"),
+                    call(
+                        "write_file", path="tests/test_app.py", content="def test_x():\n    pass\n"
+                    ),
+                ),
+            },
+            {"reply": native(call("finish", summary="tests written"))},
+        ]
+    )
     (t.layout.workspace / "app.py").write_text("x = 1\n")
     t.assign(Task(id=1, title="tests", role="tester", files=["tests/test_app.py"]), "tester")
     finish_worker(t.start_worker("tester", "--max-tasks", "1", role="tester"))
@@ -222,3 +248,100 @@ def test_an_unreachable_model_is_reported_not_crashed(team: StartTeam) -> None:
     [report] = [m for m in t.coordinator_messages() if isinstance(m.payload, ErrorReport)]
     assert report.payload.category == "model"
     assert "cannot reach the ollama server" in report.payload.message
+
+
+def test_a_stale_assignment_for_a_task_owned_by_another_changes_nothing(team: StartTeam) -> None:
+    t = team([{"reply": native(call("finish", summary="never"))}])
+    t.assign(Task(id=1, title="x", files=["a.py"]), "builder-b")
+    create_inbox(t.layout, "builder-a")
+    stale = TaskAssignment(task_id=1, attempt=1, title="x", files=["a.py"])
+    t.dir.mailbox().send(
+        make_message(stale, team=t.dir.team_id, sender="coordinator", recipient="builder-a")
+    )
+    finish_worker(t.start_worker("builder-a", "--max-tasks", "1"))
+    task = TaskStore(t.layout).get(1)
+    assert (task.status, task.owner) == (TaskStatus.ASSIGNED, "builder-b")
+    assert t.server.log == []
+
+
+def test_an_old_attempt_redelivered_after_a_retry_is_not_worked(team: StartTeam) -> None:
+    t = team([{"reply": native(call("finish", summary="never"))}])
+    t.assign(Task(id=1, title="x", files=["a.py"]), "builder-a")
+    store = TaskStore(t.layout)
+    # The coordinator already failed attempt 1 and handed attempt 2 to the same agent.
+    store.transition(1, TaskStatus.ASSIGNED, TaskStatus.FAILED, by="coordinator")
+    store.transition(1, TaskStatus.FAILED, TaskStatus.READY, by="coordinator")
+    store.claim(1, "builder-a")
+    finish_worker(t.start_worker("builder-a", "--max-tasks", "1"))
+    task = store.get(1)
+    assert (task.status, task.attempt) == (TaskStatus.ASSIGNED, 2)
+    assert t.server.log == []
+
+
+def test_a_completion_lost_in_a_crash_is_sent_again_once(team: StartTeam) -> None:
+    t = team([])
+    assignment = t.assign(Task(id=1, title="x", files=["a.py"]), "builder-a")
+    store = TaskStore(t.layout)
+    store.transition(1, TaskStatus.ASSIGNED, TaskStatus.RUNNING, by="builder-a")
+    store.transition(
+        1,
+        TaskStatus.RUNNING,
+        TaskStatus.DONE,
+        by="builder-a",
+        result={"files": ["a.py"], "summary": "built a"},
+    )
+    # As a worker killed after marking the task done leaves it: the handler had started.
+    inbox = t.layout.inbox("builder-a")
+    [name] = os.listdir(inbox.new)
+    inbox.handling.write_text(name)
+    finish_worker(t.start_worker("builder-a", "--max-idle", "1"))
+    finish_worker(t.start_worker("builder-a", "--max-idle", "1"))
+    done = [m for m in t.coordinator_messages() if isinstance(m.payload, Completion)]
+    assert len(done) == 1
+    assert done[0].payload.summary == "built a"
+    assert done[0].id == f"done-1-{assignment.attempt}"
+
+
+def test_an_assignment_queued_behind_a_stop_is_left_for_later(team: StartTeam) -> None:
+    t = team(
+        [
+            {
+                "match": {"turn": 0},
+                "reply": native(call("write_file", path="a.py", content="A = 1\n")),
+            },
+            {"reply": native(call("finish", summary="ok"))},
+        ]
+    )
+    t.assign(Task(id=1, title="one", files=["a.py"]), "builder-a")
+    t.assign(Task(id=2, title="two", files=["b.py"]), "builder-a")
+    finish_worker(t.start_worker("builder-a", "--max-tasks", "1"))
+    store = TaskStore(t.layout)
+    assert store.get(1).status == TaskStatus.DONE
+    assert store.get(2).status == TaskStatus.ASSIGNED
+    assert len(os.listdir(t.layout.inbox("builder-a").new)) == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_at_a_random_instant_never_leaves_a_torn_file(team: StartTeam, seed: int) -> None:
+    import random
+
+    contents = {
+        f"part{i}.py": f"PART = {i}\nDATA = {list(range(40_000 + i))!r}\n" for i in range(6)
+    }
+    rules = [
+        {"match": {"turn": turn}, "reply": native(call("write_file", path=path, content=text))}
+        for turn, (path, text) in enumerate(contents.items())
+    ]
+    t = team([*rules, {"reply": native(call("finish", summary="all parts"))}])
+    t.assign(Task(id=1, title="parts", files=list(contents)), "builder-a")
+    worker = t.start_worker("builder-a")
+    _wait_for(lambda: len(t.server.log) >= 1)
+    time.sleep(random.Random(seed).uniform(0.0, 1.5))
+    worker.kill()
+    worker.communicate()
+    for path, text in contents.items():
+        target = t.layout.workspace / path
+        assert not target.exists() or target.read_text() == text, f"{path} is torn"
+    # A restart cleans the temp file a write killed mid-way left behind.
+    finish_worker(t.start_worker("builder-a", "--max-idle", "1"))
+    assert [p.name for p in t.layout.workspace.iterdir() if p.name.endswith(".part")] == []

@@ -103,7 +103,7 @@ def test_a_compare_and_set_on_a_stale_status_is_a_conflict(store: TaskStore) -> 
     store.promote_ready()
     store.claim(1, "builder-a")
     with pytest.raises(
-        TransitionConflict, match="task 1 is assigned \\(owner builder-a\\), not ready"
+        TransitionConflict, match=r"task 1 is assigned \(owner builder-a\) at attempt 1, not ready"
     ):
         store.claim(1, "builder-b")
     assert store.get(1).owner == "builder-a"
@@ -187,3 +187,17 @@ def test_only_canonical_file_names_are_tasks(store: TaskStore) -> None:
     (store.layout.tasks_dir / "01.json").write_text(store.layout.task_file(1).read_text())
     (store.layout.tasks_dir / "0002.json.bak").write_text("{}")
     assert store.ids() == [1]
+
+
+def test_a_move_for_a_stale_owner_or_attempt_changes_nothing(store: TaskStore) -> None:
+    store.add(tasks((1, [])))
+    store.promote_ready()
+    store.claim(1, "builder-b")
+    with pytest.raises(TransitionConflict, match="not assigned for builder-a"):
+        store.transition(1, S.ASSIGNED, S.RUNNING, by="builder-a", expected_owner="builder-a")
+    with pytest.raises(TransitionConflict, match="at attempt 2"):
+        store.transition(
+            1, S.ASSIGNED, S.RUNNING, by="builder-b", expected_owner="builder-b", expected_attempt=2
+        )
+    assert store.get(1).status == S.ASSIGNED
+    assert store.get(1).owner == "builder-b"
