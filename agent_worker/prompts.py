@@ -29,7 +29,7 @@ and the conventions the code follows.""",
 }
 
 FIRST_ATTEMPT = "Write each of your files whole with write_file."
-FIX_MODE = """This is attempt {attempt}: the files exist and failed verification. Fix mode:
+FIX_MODE = """The files exist and failed verification. Fix mode:
 read each file first, then change it with targeted edit_file calls; rewrite a whole file only
 if most of it is wrong."""
 RCA_EDITS = """Mandatory: the root-cause analysis asks for these changes. Make them first:
@@ -117,9 +117,10 @@ def task_prompt(assignment: TaskAssignment, workspace: Path, budget_tokens: int)
     if assignment.context:
         edits = "\n".join(f"- {e.file}: {e.action}: {e.details}" for e in assignment.context)
         head += ["", RCA_EDITS.format(edits=edits)]
+    fixing = assignment.attempt > 1 or bool(assignment.context)  # a retry, or an RCA fix task
     head += [
         "",
-        FIX_MODE.format(attempt=assignment.attempt) if assignment.attempt > 1 else FIRST_ATTEMPT,
+        FIX_MODE if fixing else FIRST_ATTEMPT,
     ]
     sources = imported_sources(workspace, assignment.files, assignment.instructions)
     sections = [("Workspace files", manifest(workspace))]

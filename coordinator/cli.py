@@ -337,8 +337,14 @@ def doctor(c: Context, as_json: bool) -> None:
     checks = run_checks(config)
     for check in checks:
         if as_json:
-            _print_json({"check": check.name, "ok": check.ok, "needed": check.needed,
-                         "detail": check.detail})  # fmt: skip
+            _print_json(
+                {
+                    "check": check.name,
+                    "ok": check.ok,
+                    "needed": check.needed,
+                    "detail": check.detail,
+                }
+            )
         else:
             style = {"ok": "green", "FAIL": "bold red", "warn": "yellow"}[check.label]
             line = Text.assemble((f"{check.label:>4}", style), f"  {check.name}: {check.detail}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from protocol.config import Config
 from protocol.llm import ModelClient, ModelError
-from protocol.roles import ROLES
+from protocol.roles import ROLES, Role
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,12 @@ def check_tools() -> list[Check]:
 def check_sandbox() -> Check:
     """bubblewrap must really start a sandbox here, not just be installed."""
     if shutil.which("bwrap") is None:
-        return Check("sandbox", False, "bwrap not installed: commands run without a sandbox "
-                     "(apt-get install bubblewrap)", needed=False)  # fmt: skip
+        return Check(
+            "sandbox",
+            False,
+            "bwrap not installed: commands run without a sandbox (apt-get install bubblewrap)",
+            needed=False,
+        )
     command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "true"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=10)
@@ -56,15 +60,19 @@ def check_sandbox() -> Check:
         return Check("sandbox", False, f"bwrap did not run: {exc}", needed=False)
     if done.returncode != 0:
         reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-        return Check("sandbox", False, f"bwrap cannot start a sandbox here: {reason}; "
-                     "commands run without one", needed=False)  # fmt: skip
+        return Check(
+            "sandbox",
+            False,
+            f"bwrap cannot start a sandbox here: {reason}; commands run without one",
+            needed=False,
+        )
     return Check("sandbox", True, "bubblewrap works (no network, read-only system)", needed=False)
 
 
 def check_models(config: Config) -> list[Check]:
     """Each server used reachable, each configured model on it."""
     checks = []
-    by_server: dict[tuple[str, str], list[str]] = {}
+    by_server: dict[tuple[str, str], list[Role]] = {}
     clients: dict[tuple[str, str], ModelClient] = {}
     for role in ROLES:
         route = config.route(role)

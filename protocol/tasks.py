@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.messages import AgentName, TaskId, utc_now
+from protocol.messages import AgentName, FileEdit, TaskId, utc_now
 
 
 class TaskStatus(StrEnum):
@@ -65,6 +65,9 @@ class Task(BaseModel):
     attempt: int = Field(default=1, ge=1)
     instructions: str = ""
     dod: list[str] = Field(default_factory=list)
+    edits: list[FileEdit] = Field(
+        default_factory=list, description="an RCA's concrete edits, for a fix task"
+    )
     history: list[TaskEvent] = Field(default_factory=list)
     result: dict[str, Any] | None = None
 

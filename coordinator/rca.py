@@ -1,0 +1,106 @@
+"""Root-cause analysis: evidence gathered under budgets, a 5 Whys answer from the model, and
+its concrete edits turned directly into fix tasks for the files' owners."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from coordinator.verify import Verification, python_files
+from protocol import FileEdit, Task
+from protocol.llm import ChatMessage
+from protocol.llm.budget import fit_sections, truncate_diff
+from protocol.reports import RcaReport
+
+RCA_SYSTEM = """You are the root-cause analyst of a team of coding agents. A verification of
+their work failed. Find the root cause on the evidence given, not on guesses: ask "why" five
+times, each time of the previous answer. Then give concrete edits (file, action, details) that
+fix the root cause, specific enough to be done without further thought. Do not ask to change
+files for criteria that pass."""
+_MENTIONED = re.compile(r"[\w./-]+\.py")
+
+
+def git_diff(workspace: Path) -> str:
+    """What changed since the last commit (empty outside a git repository)."""
+    try:
+        done = subprocess.run(
+            ["git", "diff", "HEAD", "--", "."],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def files_involved(workspace: Path, verification: Verification, tasks: list[Task]) -> list[str]:
+    """Files named in the failing output, then the files of failed tasks, that exist."""
+    existing = set(python_files(workspace))
+    named = [m for m in _MENTIONED.findall(verification.failures()) if m in existing]
+    for task in tasks:
+        if task.status.value == "failed":
+            named += [f for f in task.files if f in existing]
+    return list(dict.fromkeys(named))
+
+
+def evidence(
+    workspace: Path, verification: Verification, tasks: list[Task], budget_tokens: int
+) -> str:
+    """The failing output, the diff, the files involved and a listing, fitted to the budget
+    with the failures first."""
+    sections = [("Failing verification", verification.failures())]
+    diff = git_diff(workspace)
+    if diff:
+        sections.append(("Changes since the last commit", truncate_diff(diff, budget_tokens // 3)))
+    for relative in files_involved(workspace, verification, tasks)[:6]:
+        text = (workspace / relative).read_text(encoding="utf-8", errors="replace")
+        sections.append((f"File {relative}", text))
+    sections.append(("Files in the workspace", "\n".join(python_files(workspace))))
+    fitted = fit_sections(sections, budget_tokens)
+    return "\n\n".join(f"## {name}\n{text}" for name, text in fitted if text)
+
+
+def rca_messages(
+    task_text: str, evidence_text: str, passing: list[str], memory_text: str
+) -> list[ChatMessage]:
+    keep = ", ".join(passing) or "none"
+    user = (
+        f"The task: {task_text}\n\nCriteria that pass (keep them passing): {keep}\n\n"
+        f"{memory_text}\n\n{evidence_text}"
+    )
+    return [ChatMessage.system(RCA_SYSTEM), ChatMessage.user(user)]
+
+
+def fix_tasks(report: RcaReport, tasks: list[Task], first_id: int) -> list[Task]:
+    """One fix task per owner of the files the edits touch; a file no task owns goes to a
+    new task of its own. Fix tasks depend on nothing: they run at once, in parallel."""
+    owner_of: dict[str, Task] = {}
+    for task in sorted(tasks, key=lambda t: t.id):  # the latest task owning a file wins
+        for path in task.files:
+            owner_of[path] = task
+    groups: dict[str, tuple[Task | None, list[FileEdit]]] = {}
+    for edit in report.concrete_edits:
+        owner = owner_of.get(edit.file)
+        key = owner.module or str(owner.id) if owner else edit.file
+        groups.setdefault(key, (owner, []))[1].append(
+            FileEdit(file=edit.file, action=edit.action, details=edit.details)
+        )
+    fixes = []
+    for offset, (key, (owner, edits)) in enumerate(groups.items()):
+        files = owner.files if owner else [edits[0].file]
+        fixes.append(
+            Task(
+                id=first_id + offset,
+                title=f"fix {key}: {report.root_cause}"[:200],
+                role=owner.role if owner else "builder",
+                module=owner.module if owner else key,
+                files=files,
+                instructions=f"Root cause: {report.root_cause}",
+                dod=owner.dod if owner else [],
+                edits=edits,
+            )
+        )
+    return fixes
