@@ -14,6 +14,7 @@ from rich.text import Text
 from coordinator import views
 from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow
+from coordinator.up import UpError, coordinator_command, launch, prepare
 from coordinator.workspace import Team, init_workspace, open_team
 from protocol import (
     MESSAGE_TYPES,
@@ -353,5 +354,82 @@ def doctor(c: Context, as_json: bool) -> None:
         sys.exit(1)
 
 
+@cli.command(short_help="Set a team to work on a task.")
+@click.argument("task", required=False)
+@click.option("-f", "--file", "task_file", type=click.File("r"), help="Read the task from a file.")
+@click.option(
+    "--workers",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    envvar="TEAM_WORKERS",
+    help="How many agents build at once.",
+)
+@click.option(
+    "--max-iterations",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="Build-verify-fix rounds before giving up.",
+)
+@click.option(
+    "--runner",
+    type=click.Choice(["tmux", "subprocess"]),
+    default="tmux",
+    show_default=True,
+    envvar="TEAM_RUNNER",
+    help="Agents in tmux panes, or plain processes (hosts without tmux).",
+)
+@click.option("--detach", is_flag=True, help="Start and return at once.")
+@click.option(
+    "--wait", is_flag=True, help="Block until done; exit 0 only if every criterion passes."
+)
+@workspace_option
+@pass_context
+def up(
+    c: Context,
+    task: str | None,
+    task_file: Any,
+    workers: int,
+    max_iterations: int,
+    runner: str,
+    detach: bool,
+    wait: bool,
+) -> None:
+    """Set a team of agents to work on TASK in the workspace: explore, plan, build in
+    parallel, verify, fix, until every Definition-of-Done criterion passes.
+
+    The models come from the configuration (see `team doctor`). On a terminal, with the tmux
+    runner, you are attached to the team's session; Ctrl-b d detaches and the team goes on.
+
+    \b
+    Examples:
+      team up "a todo CLI with a JSON store and tests" -w ./todo
+      team up -f task.md --workers 2 --wait
+    """
+    text = (task_file.read() if task_file else task or "").strip()
+    if not text:
+        raise click.UsageError('say what to build: team up "<task>" or team up -f FILE')
+    try:
+        team = prepare(c.workspace, text)
+        command = coordinator_command(team.layout.workspace, workers, max_iterations, runner)
+        code = launch(
+            team,
+            command,
+            runner,
+            attach=sys.stdout.isatty(),
+            detach=detach,
+            wait=wait,
+            say=lambda line: c.out.print(line, highlight=False),
+        )
+    except UpError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
+
+
 def main() -> None:
     cli(prog_name="team")
+
+
+if __name__ == "__main__":
+    main()

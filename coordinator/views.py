@@ -82,6 +82,8 @@ def team_header(info: TeamInfo) -> Text:
     header = Text()
     header.append(f"team {info.id}", style="bold")
     header.append(f"  status {info.status.value}  iteration {info.iteration}")
+    if info.detail:
+        header.append(f"\n{info.detail}", style="red" if info.status.value == "failed" else "")
     if info.task:
         header.append(f"\ntask: {info.task}")
     return header

@@ -44,6 +44,7 @@ class TeamInfo(BaseModel):
     members: list[AgentName] = Field(default_factory=lambda: [COORDINATOR, USER])
     iteration: int = Field(default=0, ge=0)
     status: TeamStatus = TeamStatus.INITIALISED
+    detail: str = ""  # what the team is doing now, or why it stopped
     created_at: datetime = Field(default_factory=utc_now)
 
     @classmethod

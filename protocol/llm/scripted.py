@@ -17,8 +17,9 @@ left) answers; a rule's `replies` are given in order and the last one repeats:
 
 `match` keys (all optional, all must hold): `api` (ollama/openai/anthropic), `model`, `role`
 (the X-Agent-Team-Role header), `schema` (the requested JSON schema's title), `task` and `files`
-(from the `TASK <id>:` and `FILES:` lines of DESIGN §7; `files` is a substring), `contains` (in
-the last user message), `turn` (assistant turns so far), `tools` (whether tools were offered).
+(from the `TASK <id>:` and `FILES:` lines of DESIGN §7; `files` is one of the paths listed),
+`contains` (in the last user message), `turn` (assistant turns so far), `tools` (whether tools
+were offered).
 """
 
 from __future__ import annotations
@@ -194,8 +195,10 @@ def matches(match: Match, seen: Seen) -> bool:
         wanted = getattr(match, key)
         if wanted is not None and wanted != actual:
             return False
-    if match.files is not None and (seen.files is None or match.files not in seen.files):
-        return False
+    if match.files is not None:
+        listed = [f.strip() for f in (seen.files or "").split(",")]
+        if match.files not in listed:
+            return False
     return match.contains is None or match.contains in seen.last_user
 
 

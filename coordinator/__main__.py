@@ -1,0 +1,40 @@
+"""`python -m coordinator --workspace DIR`: the coordinator process (pane 0 of the team)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from coordinator.run import Coordinator
+from coordinator.runners import Runner, SubprocessRunner, TmuxRunner
+from protocol import Layout, NotATeamWorkspace, TeamFileError, TeamInfo
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m coordinator")
+    parser.add_argument("--workspace", "-w", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--max-iterations", type=int, default=5)
+    parser.add_argument("--runner", choices=["tmux", "subprocess"], default="tmux")
+    options = parser.parse_args(argv)
+    try:
+        layout = Layout.of(options.workspace).require()
+        team = TeamInfo.read(layout.team_json)
+    except (NotATeamWorkspace, TeamFileError) as exc:
+        print(f"coordinator: {exc}", file=sys.stderr)
+        return 2
+    runner: Runner
+    if options.runner == "tmux":
+        runner = TmuxRunner.for_team(layout, team.id, team.tmux_session or "", [])
+    else:
+        runner = SubprocessRunner(layout)
+    coordinator = Coordinator(layout, runner, options.workers, options.max_iterations)
+    try:
+        return coordinator.run()
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

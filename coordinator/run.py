@@ -1,0 +1,377 @@
+"""The coordinator process (DESIGN §1): explore, plan, build the DAG with workers in parallel,
+verify, find the root cause, fix, and repeat until every Definition-of-Done criterion passes.
+
+`python -m coordinator --workspace DIR [--workers N] [--max-iterations K] [--runner R]`
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.text import Text
+
+from coordinator import git, snapshots
+from coordinator.decompose import plan_to_tasks
+from coordinator.memory import IterationRecord, Memory
+from coordinator.rca import evidence, fix_tasks, rca_messages
+from coordinator.runners import Runner
+from coordinator.stuck import fingerprint, is_stuck
+from coordinator.verify import Verification, verify
+from protocol import (
+    COORDINATOR,
+    Completion,
+    DagError,
+    Delivery,
+    ErrorReport,
+    Layout,
+    Mailbox,
+    ProgressUpdate,
+    Receiver,
+    ShutdownRequest,
+    Task,
+    TaskAssignment,
+    TaskStatus,
+    TaskStore,
+    TeamInfo,
+    TeamStatus,
+    TransitionConflict,
+    atomic_write_json,
+    make_message,
+)
+from protocol.agents import AgentRole
+from protocol.config import load_config
+from protocol.llm import ChatMessage, ModelClient, ModelError
+from protocol.plan import Plan
+from protocol.reports import RcaReport
+
+S = TaskStatus
+MAX_ATTEMPTS = 3
+PLAN_SYSTEM = """You are the planner of a team of coding agents. Split the task into modules
+(one agent builds each module, in parallel where dependencies allow): data models before
+storage before interfaces before tests. Name every file each module writes (no file in two
+modules), each module's dependencies by name, and Definition-of-Done criteria that can be
+checked mechanically (verification_type test, command, file_exists or import, with the
+target file or command)."""
+
+
+class TeamFailed(Exception):
+    """The team stops without meeting its Definition of Done; the message says why."""
+
+
+@dataclass
+class Coordinator:
+    layout: Layout
+    runner: Runner
+    workers: int = 4
+    max_iterations: int = 5
+    tick: float = 0.3
+    console: Console = field(default_factory=lambda: Console(markup=False, highlight=False))
+
+    def __post_init__(self) -> None:
+        self.team = TeamInfo.read(self.layout.team_json)
+        self.mailbox = Mailbox(self.layout, self.team.id)
+        self.store = TaskStore(self.layout)
+        self.config = load_config(self.layout.config_toml)
+        self.memory = Memory.load(self.layout.memory_json)
+        self.spawned: dict[str, AgentRole] = {}
+
+    # --- the whole run ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """0 when every DoD criterion passes; 1 when the team stops short (the reason is in
+        team.json and the pane)."""
+        with Receiver(self.layout, self.team.id, COORDINATOR, self._on_message) as receiver:
+            self.receiver = receiver
+            try:
+                plan = self._plan()
+                self._iterate(plan)
+            except (TeamFailed, ModelError, DagError) as exc:
+                self._set(TeamStatus.FAILED, str(exc))
+                self.say("fail", str(exc))
+                return 1
+            finally:
+                self._shut_down_workers()
+        self._set(TeamStatus.DONE, "every Definition-of-Done criterion passes")
+        self.say("done", "every Definition-of-Done criterion passes")
+        return 0
+
+    def _iterate(self, plan: Plan) -> None:
+        current = {t.id for t in self.store.all() if t.module != "explore"}
+        snapshot_files: list[str] = []
+        for iteration in range(self.team.iteration + 1, self.max_iterations + 1):
+            self._set(TeamStatus.BUILDING, iteration=iteration)
+            self.say("info", f"iteration {iteration}: building {len(current)} tasks")
+            self._build(current)
+            self._set(TeamStatus.VERIFYING)
+            result = verify(self.layout.workspace, plan.dod)
+            if snapshot_files and self._regressed(result, iteration):
+                restored = snapshots.rollback(self.layout, iteration - 1, snapshot_files)
+                if restored:
+                    self.say("info", f"rolled back regressed files: {', '.join(restored)}")
+                    result = verify(self.layout.workspace, plan.dod)
+            git.commit_all(self.layout.workspace, f"agent-team iteration {iteration}")
+            failing = [c.id for c in result.criteria if not c.passed]
+            self._report(result)
+            fp = fingerprint(failing or ["build"], result.failures())
+            self.memory.record(
+                IterationRecord(
+                    iteration=iteration,
+                    dod={c.id: c.passed for c in result.criteria},
+                    failures=result.failures()[:2000],
+                    fingerprint=fp,
+                )
+            )
+            self.memory.save(self.layout.memory_json)
+            if result.passed:
+                return
+            if is_stuck(self.memory.fingerprints()):
+                raise TeamFailed(
+                    f"stuck: the same failure three times ({', '.join(failing)}):\n"
+                    f"{result.failures()[:1500]}"
+                )
+            if iteration == self.max_iterations:
+                raise TeamFailed(
+                    f"{self.max_iterations} iterations without meeting the "
+                    f"Definition of Done; failing: {', '.join(failing) or 'build'}"
+                )
+            snapshot_files = self._snapshot_passing(result, plan, iteration)
+            current = self._fix(result, plan, iteration)
+
+    # --- explore and plan ------------------------------------------------------------------
+
+    def _plan(self) -> Plan:
+        if self.layout.plan_json.exists():
+            return Plan.model_validate_json(self.layout.plan_json.read_bytes())
+        report = self._explore()
+        self._set(TeamStatus.PLANNING)
+        self.say("info", "planning")
+        client = ModelClient(self.config, "plan")
+        messages = [
+            ChatMessage.system(PLAN_SYSTEM),
+            ChatMessage.user(f"The task: {self.team.task}\n\nThe workspace:\n{report}"),
+        ]
+        for _ in range(3):
+            plan = client.chat(messages, schema=Plan).parsed
+            assert isinstance(plan, Plan)
+            try:
+                tasks = plan_to_tasks(plan, first_id=self.store.next_id())
+            except DagError as exc:  # ask again, with the error
+                self.say("fail", f"the plan was refused: {exc}")
+                messages += [
+                    ChatMessage(role="assistant", content=plan.model_dump_json()),
+                    ChatMessage.user(f"That plan cannot be built: {exc}. Fix it."),
+                ]
+                continue
+            atomic_write_json(self.layout.plan_json, plan)
+            self.store.add(tasks)
+            self.say("info", f"plan: {len(tasks)} tasks, {len(plan.dod)} criteria")
+            return plan
+        raise TeamFailed("the planner gave no buildable plan in three tries")
+
+    def _explore(self) -> str:
+        self._set(TeamStatus.EXPLORING)
+        explore = Task(
+            id=self.store.next_id(),
+            title="explore the workspace",
+            role="explorer",
+            module="explore",
+        )
+        self.store.add([explore])
+        self._build({explore.id})
+        task = self.store.get(explore.id)
+        report = (task.result or {}).get("report") if task.status == S.DONE else None
+        return str(report) if report else "(no exploration report)"
+
+    # --- building ----------------------------------------------------------------------------
+
+    def _build(self, task_ids: set[int]) -> None:
+        """Dispatch each task when its dependencies are done, until all are done or given up."""
+        while True:
+            self.store.promote_ready()
+            self.receiver.process_pending()
+            self._check_liveness(task_ids)
+            tasks = [t for t in self.store.all() if t.id in task_ids]
+            self._retry_or_abandon(tasks)
+            tasks = [t for t in self.store.all() if t.id in task_ids]
+            if all(t.status in (S.DONE, S.ABANDONED) for t in tasks):
+                return
+            busy = sum(t.status in (S.ASSIGNED, S.RUNNING) for t in tasks)
+            for task in sorted((t for t in tasks if t.status == S.READY), key=lambda t: t.id):
+                if busy >= self.workers:
+                    break
+                self._dispatch(task)
+                busy += 1
+            self.receiver.serve(max_idle=self.tick)
+
+    def _dispatch(self, task: Task) -> None:
+        name = agent_name(task)
+        role: AgentRole = (
+            "tester"
+            if task.role == "tester"
+            else ("explorer" if task.role == "explorer" else "builder")
+        )
+        if not self.runner.alive(name):
+            self.say("info", f"starting {name}")
+            self.runner.spawn(name, role)
+            self.spawned[name] = role
+        claimed = self.store.claim(task.id, name)
+        assignment = TaskAssignment(
+            task_id=task.id,
+            attempt=claimed.attempt,
+            title=task.title,
+            files=task.files,
+            instructions=task.instructions,
+            dod=task.dod,
+            context=task.edits,
+        )
+        self.mailbox.send(
+            make_message(assignment, team=self.team.id, sender=COORDINATOR, recipient=name)
+        )
+        self.say("task", f"task {task.id} -> {name}: {task.title}")
+
+    def _check_liveness(self, task_ids: set[int]) -> None:
+        """A dead worker's task fails (and so returns to ready, attempt + 1, for a new one)."""
+        for task in self.store.all():
+            active = task.status in (S.ASSIGNED, S.RUNNING)
+            if task.id in task_ids and active and task.owner and not self.runner.alive(task.owner):
+                try:
+                    self.store.transition(
+                        task.id,
+                        task.status,
+                        S.FAILED,
+                        by=COORDINATOR,
+                        note=f"{task.owner} died",
+                        expected_owner=task.owner,
+                    )
+                    self.say("fail", f"{task.owner} died working on task {task.id}")
+                except TransitionConflict:
+                    pass
+
+    def _retry_or_abandon(self, tasks: list[Task]) -> None:
+        abandoned = set()
+        for task in tasks:
+            if task.status == S.FAILED:
+                retry = task.attempt < MAX_ATTEMPTS
+                self.store.transition(
+                    task.id,
+                    S.FAILED,
+                    S.READY if retry else S.ABANDONED,
+                    by=COORDINATOR,
+                    note="retry" if retry else "gave up",
+                )
+                if not retry:
+                    abandoned.add(task.id)
+            elif task.status == S.ABANDONED:
+                abandoned.add(task.id)
+        for task in tasks:  # a task whose dependency was given up cannot be built either
+            if task.status in (S.PENDING, S.READY) and abandoned & set(task.depends_on):
+                self.store.transition(
+                    task.id,
+                    task.status,
+                    S.ABANDONED,
+                    by=COORDINATOR,
+                    note="a dependency was abandoned",
+                )
+
+    def _on_message(self, delivery: Delivery) -> None:
+        message = delivery.message
+        payload = message.payload
+        if isinstance(payload, Completion):
+            self.say("done", f"{message.sender}: task {payload.task_id}: {payload.summary}")
+        elif isinstance(payload, ErrorReport):
+            self.say("fail", f"{message.sender}: {payload.category.value}: {payload.message}")
+        elif isinstance(payload, ProgressUpdate):
+            self.say("info", f"{message.sender}: task {payload.task_id} {payload.phase}")
+
+    # --- after verification ------------------------------------------------------------------
+
+    def _report(self, result: Verification) -> None:
+        for step in result.steps:
+            self.say(
+                "check" if step.passed else "fail",
+                f"{step.name}: {'ok' if step.passed else 'failed'}",
+            )
+        for criterion in result.criteria:
+            self.say(
+                "check" if criterion.passed else "fail", f"{criterion.id}: {criterion.detail[:160]}"
+            )
+
+    def _regressed(self, result: Verification, iteration: int) -> bool:
+        before = next((i.dod for i in self.memory.iterations if i.iteration == iteration - 1), {})
+        now = {c.id: c.passed for c in result.criteria}
+        return any(passed and not now.get(cid, False) for cid, passed in before.items())
+
+    def _snapshot_passing(self, result: Verification, plan: Plan, iteration: int) -> list[str]:
+        passing = {c.id for c in result.criteria if c.passed}
+        files = [t for c in plan.dod if c.id in passing for t in [c.target_file] if t]
+        files += [
+            f for t in self.store.all() if set(t.dod) and set(t.dod) <= passing for f in t.files
+        ]
+        return snapshots.take(self.layout, iteration, list(dict.fromkeys(files)))
+
+    def _fix(self, result: Verification, plan: Plan, iteration: int) -> set[int]:
+        self._set(TeamStatus.VERIFYING, "root-cause analysis")
+        tasks = self.store.all()
+        client = ModelClient(self.config, "rca")
+        budget = client.route.context_window // 2
+        text = evidence(self.layout.workspace, result, tasks, budget)
+        passing = [c.id for c in result.criteria if c.passed]
+        report = client.chat(
+            rca_messages(self.team.task, text, passing, self.memory.render()), schema=RcaReport
+        ).parsed
+        assert isinstance(report, RcaReport)
+        self.say("info", f"root cause: {report.root_cause}")
+        entry = self.memory.iterations[-1]
+        entry.root_cause = report.root_cause
+        entry.edits = [f"{e.file}: {e.details}" for e in report.concrete_edits]
+        self.memory.save(self.layout.memory_json)
+        fixes = fix_tasks(report, [t for t in tasks if t.module != "explore"], self.store.next_id())
+        if not fixes:
+            raise TeamFailed(f"the root-cause analysis proposed no edits: {report.root_cause}")
+        self.store.add(fixes)
+        return {t.id for t in fixes}
+
+    # --- state and display -------------------------------------------------------------------
+
+    def _set(self, status: TeamStatus, detail: str = "", iteration: int | None = None) -> None:
+        self.team = TeamInfo.read(self.layout.team_json)
+        update: dict[str, object] = {"status": status, "detail": detail}
+        if iteration is not None:
+            update["iteration"] = iteration
+        self.team = self.team.model_copy(update=update)
+        self.team.write(self.layout.team_json)
+
+    def _shut_down_workers(self) -> None:
+        for name in self.spawned:
+            if self.runner.alive(name):
+                self.mailbox.send(
+                    make_message(
+                        ShutdownRequest(reason="the team is done", grace_seconds=30),
+                        team=self.team.id,
+                        sender=COORDINATOR,
+                        recipient=name,
+                    )
+                )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(self.runner.alive(n) for n in self.spawned):
+            time.sleep(0.1)
+        self.runner.stop_all()
+
+    def say(self, kind: str, text: str) -> None:
+        style = {"fail": "bold red", "done": "bold green", "check": "green", "task": "cyan"}
+        line = Text(time.strftime("%H:%M:%S "), style="dim")
+        line.append(f"{kind:<6} ", style=style.get(kind, "white"))
+        line.append(text)
+        self.console.print(line)
+
+
+def agent_name(task: Task) -> str:
+    """One worker per module: `builder-storage`, `tester-tests`, `explorer`."""
+    if task.role == "explorer":
+        return "explorer"
+    module = re.sub(r"[^a-z0-9_-]+", "-", (task.module or f"task{task.id}").lower()).strip("-")
+    prefix = "tester" if task.role == "tester" else "builder"
+    return f"{prefix}-{module or task.id}"[:60]

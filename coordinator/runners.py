@@ -1,0 +1,132 @@
+"""How agent processes are started: in tmux panes (the default) or as plain subprocesses
+(for hosts without tmux). Both start `python -m agent_worker` with the same arguments."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Protocol
+
+import libtmux
+
+from coordinator.tmux import AgentPane, SpawnFailed, TeamSession, socket_name, wait_until_registered
+from protocol import Layout
+from protocol.agents import AgentRole, read_agent
+
+
+def worker_command(layout: Layout, name: str, role: AgentRole, extra: list[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "agent_worker",
+        "--workspace",
+        str(layout.workspace),
+        "--name",
+        name,
+        "--role",
+        role,
+        *extra,
+    ]
+
+
+class Runner(Protocol):
+    def spawn(self, name: str, role: AgentRole) -> None: ...
+
+    def alive(self, name: str) -> bool: ...
+
+    def stop_all(self) -> None: ...
+
+
+class SubprocessRunner:
+    """Each agent a child process; its pane output goes to `.agents/logs/<name>.out`."""
+
+    def __init__(self, layout: Layout, extra: list[str] | None = None) -> None:
+        self.layout = layout
+        self.extra = extra or []
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def spawn(self, name: str, role: AgentRole) -> None:
+        self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
+        out = (self.layout.logs_dir / f"{name}.out").open("ab")
+        proc = subprocess.Popen(
+            worker_command(self.layout, name, role, self.extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.layout.workspace,
+        )
+        out.close()
+        self.procs[name] = proc
+        _wait_registered(self.layout, name, proc, self.layout.logs_dir / f"{name}.out")
+
+    def alive(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class TmuxRunner:
+    """Each agent a pane of the team's session, created with its command."""
+
+    def __init__(self, layout: Layout, team: TeamSession, extra: list[str] | None = None) -> None:
+        self.layout = layout
+        self.team = team
+        self.extra = extra or []
+        self.panes: dict[str, AgentPane] = {}
+
+    @classmethod
+    def for_team(cls, layout: Layout, team_id: str, session: str, extra: list[str]) -> TmuxRunner:
+        server = libtmux.Server(socket_name=socket_name(team_id))
+        team = TeamSession.find(server, session)
+        if team is None:
+            raise SpawnFailed(f"the team's tmux session {session} is gone")
+        return cls(layout, team, extra)
+
+    def spawn(self, name: str, role: AgentRole) -> None:
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+        pane = self.team.spawn(
+            name, worker_command(self.layout, name, role, self.extra), self.layout.workspace, env
+        )
+        self.panes[name] = pane
+        wait_until_registered(self.team, self.layout, pane)
+
+    def alive(self, name: str) -> bool:
+        pane = self.panes.get(name)
+        return pane is not None and not self.team.pane_dead(pane.pane_id)
+
+    def stop_all(self) -> None:
+        pass  # the panes end with their workers; `team kill` closes the session
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _wait_registered(
+    layout: Layout, name: str, proc: subprocess.Popen[bytes], output: Path, timeout: float = 30.0
+) -> None:
+    """Until the child registered with its own pid and went idle; `SpawnFailed` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = read_agent(layout, name)
+        if record is not None and record.pid == proc.pid and record.state == "idle":
+            return
+        if proc.poll() is not None:
+            raise SpawnFailed(f"{name} died at start (exit {proc.returncode}):\n{_tail(output)}")
+        time.sleep(0.05)
+    raise SpawnFailed(f"{name} did not register within {timeout:g}s:\n{_tail(output)}")

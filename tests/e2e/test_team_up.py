@@ -1,0 +1,86 @@
+"""`team up` end to end with the scripted model: plan, parallel build with a planted bug,
+verification fails, RCA, fix, verification passes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from protocol import Layout, TaskStore, TeamInfo
+from protocol.llm.scripted import Scenario, ScriptedServer
+from tests.e2e.scenario import scenario
+from tests.processes import REPO
+
+MODEL = "coder:7b"
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedServer]:
+    with ScriptedServer(Scenario.model_validate(scenario(MODEL))) as server:
+        yield server
+
+
+def env_for(server: ScriptedServer) -> dict[str, str]:
+    return {
+        **os.environ,
+        "OLLAMA_HOST": server.url,
+        "TEAM_CONFIG": "/nonexistent",
+        **{f"TEAM_MODEL_{r}": MODEL for r in ("PLAN", "BUILD", "EXPLORE", "TEST", "RCA")},
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def team(workspace: Path, server: ScriptedServer, *args: str, timeout: float = 240):
+    return subprocess.run(
+        [sys.executable, "-m", "coordinator.cli", "-w", str(workspace), *args],
+        env=env_for(server),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+@pytest.mark.timeout(300)
+def test_team_up_with_subprocess_workers_fixes_the_planted_bug(
+    model: ScriptedServer, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "todo"
+    done = team(
+        workspace,
+        model,
+        "up",
+        "a todo list that counts open items",
+        "--runner",
+        "subprocess",
+        "--wait",
+        "--workers",
+        "3",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    layout = Layout.of(workspace)
+    info = TeamInfo.read(layout.team_json)
+    assert (info.status.value, info.iteration) == ("done", 2)
+    assert "if not item.done" in (workspace / "store.py").read_text()
+    tasks = TaskStore(layout).all()
+    assert [t.module for t in tasks] == ["explore", "models", "storage", "tests", "storage"]
+    assert all(t.status.value == "done" for t in tasks)
+    assert tasks[-1].edits[0].file == "store.py"
+    memory = json.loads(layout.memory_json.read_text())
+    assert [i["dod"] for i in memory["iterations"]] == [
+        {"D1": False, "D2": True, "D3": True},
+        {"D1": True, "D2": True, "D3": True},
+    ]
+    assert "count_open counts done items" in memory["iterations"][0]["root_cause"]
+    log = subprocess.run(
+        ["git", "log", "--oneline"], cwd=workspace, capture_output=True, text=True
+    ).stdout
+    assert "agent-team iteration 2" in log
+    status = team(workspace, model, "status", "--json")
+    assert json.loads(status.stdout)["team"]["status"] == "done"
