@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -30,6 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         runner = SubprocessRunner(layout)
     coordinator = Coordinator(layout, runner, options.workers, options.max_iterations)
+    # The first Ctrl-C or SIGTERM stops at the next safe point; a second one at once.
+    signals = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        signals.append(signum)
+        if len(signals) > 1:
+            raise KeyboardInterrupt
+        coordinator.request_stop(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         return coordinator.run()
     except KeyboardInterrupt:

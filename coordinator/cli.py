@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from rich.text import Text
 from coordinator import views
 from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow
+from coordinator.lifecycle import kill_team
+from coordinator.tmux import socket_name
 from coordinator.up import UpError, coordinator_command, launch, prepare
 from coordinator.workspace import Team, init_workspace, open_team
 from protocol import (
@@ -27,10 +30,12 @@ from protocol import (
     TaskFileError,
     TaskStore,
     TeamFileError,
+    TeamStatus,
     UnknownRecipient,
     make_message,
     parse_payload,
 )
+from protocol.agents import is_running, read_agents
 from protocol.config import ConfigError, load_config
 from protocol.messages import is_agent_name
 from protocol.wire import load_json_object
@@ -280,16 +285,20 @@ def status(c: Context, as_json: bool) -> None:
     """
     team = c.team()
     tasks, problems = _read_tasks(TaskStore(team.layout))
+    agents = read_agents(team.layout)
     if as_json:
         _print_json(
             {
                 "team": team.info.model_dump(mode="json"),
+                "agents": [{**a.model_dump(mode="json"), "alive": is_running(a)} for a in agents],
                 "tasks": [task.model_dump(mode="json") for task in tasks],
                 "problems": problems,
             }
         )
     else:
         c.out.print(views.team_header(team.info))
+        if agents:
+            c.out.print(views.agents_table(agents, [is_running(a) for a in agents]))
         if tasks:
             c.out.print(views.status_table(tasks))
         else:
@@ -425,6 +434,134 @@ def up(
     except UpError as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(code)
+
+
+@cli.command(short_help="Stop the team; everything stays on disk.")
+@click.option(
+    "--grace",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds the agents get to stop at a safe point before they are ended.",
+)
+@workspace_option
+@pass_context
+def kill(c: Context, grace: float) -> None:
+    """Stop the team: a shutdown_request to every agent (they stop at their next safe point),
+    then, after the grace period, the ones still running are ended and the tmux session
+    closed. Tasks, messages and files stay on disk: `team resume` carries on.
+
+    \b
+    Example:
+      team kill --grace 10
+    """
+    team = c.team()
+    kill_team(team, grace, lambda line: c.out.print(line, highlight=False))
+    c.out.print(f"team {team.info.id} stopped; `team status` shows where it was", highlight=False)
+
+
+@cli.command(short_help="Carry on a stopped or crashed team from what is on disk.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 32))
+@click.option("--max-iterations", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option(
+    "--runner",
+    type=click.Choice(["tmux", "subprocess"]),
+    default="tmux",
+    show_default=True,
+    envvar="TEAM_RUNNER",
+)
+@click.option("--detach", is_flag=True, help="Start and return at once.")
+@click.option(
+    "--wait", is_flag=True, help="Block until done; exit 0 only if every criterion passes."
+)
+@workspace_option
+@pass_context
+def resume(
+    c: Context, workers: int, max_iterations: int, runner: str, detach: bool, wait: bool
+) -> None:
+    """Start a new coordinator for the team in the workspace. It rebuilds its state from
+    .agents/ (plan, tasks, memory), leaves running workers at their tasks, restarts dead ones,
+    and never assigns a task twice.
+
+    \b
+    Example:
+      team resume --wait
+    """
+    team = c.team()
+    coordinator = next((r for r in read_agents(team.layout) if r.name == "coordinator"), None)
+    if is_running(coordinator):
+        raise click.ClickException(
+            "the coordinator is still running: `team attach` or `team status`"
+        )
+    info = team.info.model_copy(update={"status": TeamStatus.INITIALISED, "detail": "resuming"})
+    info.write(team.layout.team_json)
+    try:
+        command = coordinator_command(team.layout.workspace, workers, max_iterations, runner)
+        code = launch(
+            team,
+            command,
+            runner,
+            attach=sys.stdout.isatty(),
+            detach=detach,
+            wait=wait,
+            say=lambda line: c.out.print(line, highlight=False),
+            resume=True,
+        )
+    except UpError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
+
+
+@cli.command(short_help="Attach to the team's tmux session.")
+@workspace_option
+@pass_context
+def attach(c: Context) -> None:
+    """Attach to the team's tmux session (Ctrl-b d detaches; the team goes on).
+
+    \b
+    Example:
+      team attach -w ./todo
+    """
+    team = c.team()
+    if not team.info.tmux_session:
+        raise click.ClickException(
+            "this team runs without tmux: `team logs AGENT` shows each agent"
+        )
+    os.execvp(
+        "tmux", ["tmux", "-L", socket_name(team.info.id), "attach", "-t", team.info.tmux_session]
+    )
+
+
+@cli.command(short_help="Show an agent's log.")
+@click.argument("agent")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many last lines.")
+@workspace_option
+@pass_context
+def logs(c: Context, agent: str, lines: int) -> None:
+    """Show the last lines of AGENT's log (.agents/logs/AGENT.log).
+
+    \b
+    Example:
+      team logs builder-storage -n 100
+    """
+    team = c.team()
+    found = [
+        p
+        for p in (team.layout.log_file(agent), team.layout.logs_dir / f"{agent}.out")
+        if p.is_file()
+    ]
+    if not found:
+        known = (
+            sorted({p.stem for p in team.layout.logs_dir.glob("*")})
+            if team.layout.logs_dir.is_dir()
+            else []
+        )
+        raise click.BadParameter(
+            f"no log for {agent!r} (logs: {', '.join(known) or 'none'})", param_hint="AGENT"
+        )
+    for path in found:
+        text = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        click.echo("\n".join(text))
 
 
 def main() -> None:

@@ -6,7 +6,10 @@ verify, find the root cause, fix, and repeat until every Definition-of-Done crit
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -41,7 +44,7 @@ from protocol import (
     atomic_write_json,
     make_message,
 )
-from protocol.agents import AgentRole
+from protocol.agents import AgentRecord, AgentRole
 from protocol.config import load_config
 from protocol.llm import ChatMessage, ModelClient, ModelError
 from protocol.plan import Plan
@@ -61,6 +64,10 @@ class TeamFailed(Exception):
     """The team stops without meeting its Definition of Done; the message says why."""
 
 
+class TeamStopped(Exception):
+    """`team kill` (a shutdown_request) or a signal asked the coordinator to stop."""
+
+
 @dataclass
 class Coordinator:
     layout: Layout
@@ -77,31 +84,67 @@ class Coordinator:
         self.config = load_config(self.layout.config_toml)
         self.memory = Memory.load(self.layout.memory_json)
         self.spawned: dict[str, AgentRole] = {}
+        self.stop_reason: str | None = None
+        self._exiting = threading.Event()
 
     # --- the whole run ---------------------------------------------------------------------
 
     def run(self) -> int:
         """0 when every DoD criterion passes; 1 when the team stops short (the reason is in
         team.json and the pane)."""
-        with Receiver(self.layout, self.team.id, COORDINATOR, self._on_message) as receiver:
-            self.receiver = receiver
-            try:
-                plan = self._plan()
-                self._iterate(plan)
-            except (TeamFailed, ModelError, DagError) as exc:
-                self._set(TeamStatus.FAILED, str(exc))
-                self.say("fail", str(exc))
-                return 1
-            finally:
-                self._shut_down_workers()
-        self._set(TeamStatus.DONE, "every Definition-of-Done criterion passes")
-        self.say("done", "every Definition-of-Done criterion passes")
-        return 0
+        self._register("working")
+        beat = threading.Thread(target=self._heartbeat, daemon=True)
+        beat.start()
+        try:
+            with Receiver(self.layout, self.team.id, COORDINATOR, self._on_message) as receiver:
+                self.receiver = receiver
+                try:
+                    plan = self._plan()
+                    self._iterate(plan)
+                except TeamStopped as exc:
+                    self._set(TeamStatus.STOPPED, str(exc))
+                    self.say("info", f"stopped: {exc}; everything is on disk (team resume)")
+                    return 0
+                except (TeamFailed, ModelError, DagError) as exc:
+                    self._set(TeamStatus.FAILED, str(exc))
+                    self.say("fail", str(exc))
+                    return 1
+                finally:
+                    self._shut_down_workers()
+            self._set(TeamStatus.DONE, "every Definition-of-Done criterion passes")
+            self.say("done", "every Definition-of-Done criterion passes")
+            return 0
+        finally:
+            self._exiting.set()
+            self._register("stopped")
+
+    def _register(self, state: str) -> None:
+        record = AgentRecord(
+            name=COORDINATOR,
+            role="coordinator",
+            pid=os.getpid(),
+            pane=os.environ.get("TMUX_PANE"),
+            state=state,
+        )  # type: ignore[arg-type]
+        record.write(self.layout)
+
+    def _heartbeat(self) -> None:
+        while not self._exiting.wait(2.0):
+            with contextlib.suppress(OSError):
+                self._register("working")
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = reason
 
     def _iterate(self, plan: Plan) -> None:
-        current = {t.id for t in self.store.all() if t.module != "explore"}
+        # A resumed team carries on the iteration it was in, with the tasks not yet done.
+        current = {
+            t.id
+            for t in self.store.all()
+            if t.module != "explore" and t.status not in (S.DONE, S.ABANDONED)
+        }
         snapshot_files: list[str] = []
-        for iteration in range(self.team.iteration + 1, self.max_iterations + 1):
+        for iteration in range(max(self.team.iteration, 1), self.max_iterations + 1):
             self._set(TeamStatus.BUILDING, iteration=iteration)
             self.say("info", f"iteration {iteration}: building {len(current)} tasks")
             self._build(current)
@@ -192,6 +235,8 @@ class Coordinator:
         while True:
             self.store.promote_ready()
             self.receiver.process_pending()
+            if self.stop_reason:
+                raise TeamStopped(self.stop_reason)
             self._check_liveness(task_ids)
             tasks = [t for t in self.store.all() if t.id in task_ids]
             self._retry_or_abandon(tasks)
@@ -285,6 +330,9 @@ class Coordinator:
             self.say("fail", f"{message.sender}: {payload.category.value}: {payload.message}")
         elif isinstance(payload, ProgressUpdate):
             self.say("info", f"{message.sender}: task {payload.task_id} {payload.phase}")
+        elif isinstance(payload, ShutdownRequest):
+            self.say("info", f"shutdown requested by {message.sender}: {payload.reason}")
+            self.request_stop(payload.reason)
 
     # --- after verification ------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import libtmux
 
 from coordinator.tmux import AgentPane, SpawnFailed, TeamSession, socket_name, wait_until_registered
 from protocol import Layout
-from protocol.agents import AgentRole, read_agent
+from protocol.agents import AgentRole, is_running, read_agent
 
 
 def worker_command(layout: Layout, name: str, role: AgentRole, extra: list[str]) -> list[str]:
@@ -64,7 +64,9 @@ class SubprocessRunner:
 
     def alive(self, name: str) -> bool:
         proc = self.procs.get(name)
-        return proc is not None and proc.poll() is None
+        if proc is not None:
+            return proc.poll() is None
+        return is_running(read_agent(self.layout, name))  # started by an earlier coordinator
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
@@ -104,7 +106,12 @@ class TmuxRunner:
 
     def alive(self, name: str) -> bool:
         pane = self.panes.get(name)
-        return pane is not None and not self.team.pane_dead(pane.pane_id)
+        if pane is not None:
+            return not self.team.pane_dead(pane.pane_id)
+        record = read_agent(self.layout, name)  # started by an earlier coordinator
+        return is_running(record) and not (
+            record and record.pane and self.team.pane_dead(record.pane)
+        )
 
     def stop_all(self) -> None:
         pass  # the panes end with their workers; `team kill` closes the session

@@ -14,6 +14,7 @@ from pathlib import Path
 import libtmux
 
 from coordinator import git
+from coordinator.lifecycle import archive_finished_run
 from coordinator.tmux import TeamSession, socket_name
 from coordinator.workspace import Team, init_workspace
 from protocol import TeamInfo, TeamStatus
@@ -54,23 +55,37 @@ def prepare(workspace: Path, task: str) -> Team:
             f"a team is already at work in {workspace} ({info.status.value}): "
             "see `team status`, stop it with `team kill`, or carry on with `team resume`"
         )
+    archived = archive_finished_run(team)
+    detail = f"starting (the last run is in {archived})" if archived else "starting"
     info = info.model_copy(
-        update={"task": task, "status": TeamStatus.INITIALISED, "detail": "starting"}
+        update={
+            "task": task,
+            "status": TeamStatus.INITIALISED,
+            "iteration": 0,
+            "detail": detail,
+            "tmux_session": None,
+        }
     )
     info.write(team.layout.team_json)
     return Team(team.layout, info)
 
 
-def start_in_tmux(team: Team, command: list[str]) -> TeamSession:
+def start_in_tmux(team: Team, command: list[str], *, resume: bool = False) -> TeamSession:
+    """A new session with the coordinator in pane 0; on resume, a new coordinator pane in the
+    session that is still there (its workers go on in their panes)."""
     if shutil.which("tmux") is None:
         raise UpError("tmux is not installed: install it, or use --runner subprocess")
     server = libtmux.Server(socket_name=socket_name(team.info.id))
     name = f"team-{team.info.id}"
-    if TeamSession.find(server, name) is not None:
-        raise UpError(f"the tmux session {name} is still there: `team attach` or `team kill`")
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    info = team.info.model_copy(update={"tmux_session": name})
+    existing = TeamSession.find(server, name)
+    if existing is not None and not resume:
+        raise UpError(f"the tmux session {name} is still there: `team attach` or `team kill`")
+    info = TeamInfo.read(team.layout.team_json).model_copy(update={"tmux_session": name})
     info.write(team.layout.team_json)
+    if existing is not None:
+        existing.spawn("coordinator", command, team.layout.workspace, env)
+        return existing
     return TeamSession.create(server, name, team.layout.workspace, command, environment=env)
 
 
@@ -119,12 +134,13 @@ def launch(
     detach: bool,
     wait: bool,
     say: Callable[[str], None],
+    resume: bool = False,
 ) -> int:
     """Start the coordinator; attach (tmux, on a terminal), return, or wait. The exit code:
     0 when the team met its Definition of Done (or was left running), 1 otherwise."""
     alive: Callable[[], bool]
     if runner == "tmux":
-        session = start_in_tmux(team, command)
+        session = start_in_tmux(team, command, resume=resume)
         say(f"team {team.info.id} started in tmux session {session.name}")
         server = libtmux.Server(socket_name=socket_name(team.info.id))
         if attach and not detach and not wait:

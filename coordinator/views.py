@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.table import Table
@@ -9,6 +10,7 @@ from rich.text import Text
 
 from coordinator.inbox_watch import entry_time
 from protocol import InboxEntry, Task, TaskStatus, TeamInfo, summarize
+from protocol.agents import AgentRecord
 
 STATUS_STYLE = {
     TaskStatus.PENDING: "dim",
@@ -101,5 +103,23 @@ def status_table(tasks: list[Task]) -> Table:
             Text(task.status.value, style=STATUS_STYLE[task.status]),
             str(task.attempt),
             ", ".join(map(str, task.depends_on)) or "-",
+        )
+    return table
+
+
+def agents_table(agents: list[AgentRecord], alive: list[bool]) -> Table:
+    table = Table()
+    for column in ("agent", "role", "state", "alive", "task", "heartbeat"):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for agent, up in zip(agents, alive, strict=True):
+        age = (now - agent.heartbeat_at).total_seconds()
+        table.add_row(
+            agent.name,
+            agent.role,
+            agent.state,
+            Text("yes" if up else "no", style="green" if up else "red"),
+            str(agent.current_task or "-"),
+            f"{age:.0f}s ago",
         )
     return table

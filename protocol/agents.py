@@ -13,7 +13,7 @@ from protocol.layout import Layout
 from protocol.messages import AgentName, utc_now
 
 AgentState = Literal["starting", "idle", "working", "stopping", "stopped", "crashed"]
-AgentRole = Literal["builder", "explorer", "tester"]
+AgentRole = Literal["builder", "explorer", "tester", "coordinator"]
 
 
 class AgentRecord(BaseModel):
@@ -52,3 +52,20 @@ def read_agents(layout: Layout) -> list[AgentRecord]:
             if record is not None:
                 records.append(record)
     return records
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_running(record: AgentRecord | None) -> bool:
+    """Whether the agent's process is there (it may be slow: that is not dead)."""
+    return (
+        record is not None and record.state not in ("stopped", "crashed") and pid_alive(record.pid)
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from protocol import Layout, TaskStore, TeamInfo
+from protocol.agents import read_agents
 from protocol.llm.scripted import Scenario, ScriptedServer
 from tests.e2e.scenario import scenario
 from tests.processes import REPO
@@ -84,3 +85,35 @@ def test_team_up_with_subprocess_workers_fixes_the_planted_bug(
     assert "agent-team iteration 2" in log
     status = team(workspace, model, "status", "--json")
     assert json.loads(status.stdout)["team"]["status"] == "done"
+
+
+@pytest.mark.timeout(300)
+def test_team_up_in_tmux_runs_each_agent_in_its_own_titled_pane(
+    model: ScriptedServer, tmp_path: Path
+) -> None:
+    import libtmux
+
+    from coordinator.tmux import TeamSession, socket_name
+
+    workspace = tmp_path / "todo"
+    done = team(workspace, model, "up", "a todo list that counts open items", "--wait")
+    layout = Layout.of(workspace)
+    info = TeamInfo.read(layout.team_json)
+    server = libtmux.Server(socket_name=socket_name(info.id))
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert info.status.value == "done"
+        session = TeamSession.find(server, info.tmux_session or "")
+        assert session is not None, "the session stays for the user to read"
+        assert sorted(session.titles()) == [
+            "builder-models",
+            "builder-storage",
+            "coordinator",
+            "explorer",
+            "tester-tests",
+        ]
+        records = {r.name: r for r in read_agents(layout)}
+        assert all(r.state == "stopped" for r in records.values())
+        assert {r.pane for r in records.values()} <= {p.pane_id for p in session.window.panes}
+    finally:
+        server.kill()
