@@ -41,10 +41,11 @@ from protocol import (
     TeamInfo,
     TeamStatus,
     TransitionConflict,
+    UnknownRecipient,
     atomic_write_json,
     make_message,
 )
-from protocol.agents import AgentRecord, AgentRole
+from protocol.agents import AgentRecord, AgentRole, is_running, read_agents
 from protocol.config import load_config
 from protocol.llm import ChatMessage, ModelClient, ModelError
 from protocol.plan import Plan
@@ -393,18 +394,19 @@ class Coordinator:
         self.team.write(self.layout.team_json)
 
     def _shut_down_workers(self) -> None:
-        for name in self.spawned:
+        """Ask every live worker to stop (those an earlier coordinator started too)."""
+        names = set(self.spawned) | {
+            r.name for r in read_agents(self.layout) if r.name != COORDINATOR and is_running(r)
+        }
+        for name in sorted(names):
             if self.runner.alive(name):
-                self.mailbox.send(
-                    make_message(
-                        ShutdownRequest(reason="the team is done", grace_seconds=30),
-                        team=self.team.id,
-                        sender=COORDINATOR,
-                        recipient=name,
+                request = ShutdownRequest(reason="the team is done", grace_seconds=30)
+                with contextlib.suppress(UnknownRecipient):
+                    self.mailbox.send(
+                        make_message(request, team=self.team.id, sender=COORDINATOR, recipient=name)
                     )
-                )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(self.runner.alive(n) for n in self.spawned):
+        while time.monotonic() < deadline and any(self.runner.alive(n) for n in names):
             time.sleep(0.1)
         self.runner.stop_all()
 
