@@ -394,7 +394,7 @@ class Worker:
         tail = exc.details if isinstance(exc, ChecksFailed) else ""
         if category == ErrorCategory.CRASH:
             tail = "".join(traceback.format_exception(exc))[-2000:]
-        if self._move(assignment, TaskStatus.FAILED, message):
+        if self._move(assignment, TaskStatus.FAILED, f"{category.value}: {message}"):
             report = ErrorReport(
                 task_id=assignment.task_id,
                 category=category,

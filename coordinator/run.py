@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
@@ -28,6 +29,7 @@ from protocol import (
     Completion,
     DagError,
     Delivery,
+    ErrorCategory,
     ErrorReport,
     Layout,
     Mailbox,
@@ -47,9 +49,10 @@ from protocol import (
 )
 from protocol.agents import AgentRecord, AgentRole, is_running, read_agents
 from protocol.config import load_config
-from protocol.llm import ChatMessage, ModelClient, ModelError
+from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.plan import Plan
 from protocol.reports import RcaReport
+from protocol.roles import Role
 
 S = TaskStatus
 MAX_ATTEMPTS = 3
@@ -86,6 +89,7 @@ class Coordinator:
         self.memory = Memory.load(self.layout.memory_json)
         self.spawned: dict[str, AgentRole] = {}
         self.stop_reason: str | None = None
+        self.model_down: str | None = None
         self._exiting = threading.Event()
 
     # --- the whole run ---------------------------------------------------------------------
@@ -152,10 +156,7 @@ class Coordinator:
             self._set(TeamStatus.VERIFYING)
             result = verify(self.layout.workspace, plan.dod)
             if snapshot_files and self._regressed(result, iteration):
-                restored = snapshots.rollback(self.layout, iteration - 1, snapshot_files)
-                if restored:
-                    self.say("info", f"rolled back regressed files: {', '.join(restored)}")
-                    result = verify(self.layout.workspace, plan.dod)
+                result = self._roll_back(result, plan, iteration - 1, snapshot_files)
             git.commit_all(self.layout.workspace, f"agent-team iteration {iteration}")
             failing = [c.id for c in result.criteria if not c.passed]
             self._report(result)
@@ -192,13 +193,12 @@ class Coordinator:
         report = self._explore()
         self._set(TeamStatus.PLANNING)
         self.say("info", "planning")
-        client = ModelClient(self.config, "plan")
         messages = [
             ChatMessage.system(PLAN_SYSTEM),
             ChatMessage.user(f"The task: {self.team.task}\n\nThe workspace:\n{report}"),
         ]
         for _ in range(3):
-            plan = client.chat(messages, schema=Plan).parsed
+            plan = self._ask("plan", messages, Plan)
             assert isinstance(plan, Plan)
             try:
                 tasks = plan_to_tasks(plan, first_id=self.store.next_id())
@@ -244,6 +244,8 @@ class Coordinator:
             tasks = [t for t in self.store.all() if t.id in task_ids]
             if all(t.status in (S.DONE, S.ABANDONED) for t in tasks):
                 return
+            if self.model_down:
+                self._wait_for_model()
             busy = sum(t.status in (S.ASSIGNED, S.RUNNING) for t in tasks)
             for task in sorted((t for t in tasks if t.status == S.READY), key=lambda t: t.id):
                 if busy >= self.workers:
@@ -300,7 +302,13 @@ class Coordinator:
         abandoned = set()
         for task in tasks:
             if task.status == S.FAILED:
-                retry = task.attempt < MAX_ATTEMPTS
+                # An unreachable model server is not the task's fault: it costs no attempt.
+                failures = sum(
+                    1
+                    for e in task.history
+                    if e.status == S.FAILED and not e.note.startswith("model:")
+                )
+                retry = failures < MAX_ATTEMPTS
                 self.store.transition(
                     task.id,
                     S.FAILED,
@@ -329,11 +337,45 @@ class Coordinator:
             self.say("done", f"{message.sender}: task {payload.task_id}: {payload.summary}")
         elif isinstance(payload, ErrorReport):
             self.say("fail", f"{message.sender}: {payload.category.value}: {payload.message}")
+            if payload.category == ErrorCategory.MODEL and "cannot reach" in payload.message:
+                self.model_down = payload.message
         elif isinstance(payload, ProgressUpdate):
             self.say("info", f"{message.sender}: task {payload.task_id} {payload.phase}")
         elif isinstance(payload, ShutdownRequest):
             self.say("info", f"shutdown requested by {message.sender}: {payload.reason}")
             self.request_stop(payload.reason)
+
+    def _wait_for_model(self) -> None:
+        """Hold dispatch until the model server answers again, saying so in `team status`."""
+        reason = self.model_down or "the model server is unreachable"
+        self._set(self.team.status, f"waiting for the model server: {reason}")
+        self.say("fail", f"waiting for the model server: {reason}")
+        client = ModelClient(self.config, "build")
+        with client:
+            while True:
+                self.receiver.process_pending()
+                if self.stop_reason:
+                    raise TeamStopped(self.stop_reason)
+                try:
+                    client.available_models()
+                    break
+                except (ModelError, NotImplementedError):
+                    self.receiver.serve(max_idle=2.0)
+        self.model_down = None
+        self._set(self.team.status, "the model server is back")
+        self.say("info", "the model server is back")
+
+    def _ask(self, role: Role, messages: list[ChatMessage], schema: type[BaseModel]) -> BaseModel:
+        """A structured answer from the plan/RCA model, waiting out an unreachable server."""
+        while True:
+            try:
+                with ModelClient(self.config, role) as client:
+                    parsed = client.chat(messages, schema=schema).parsed
+                    assert isinstance(parsed, schema)
+                    return parsed
+            except ServerUnreachable as exc:
+                self.model_down = str(exc)
+                self._wait_for_model()
 
     # --- after verification ------------------------------------------------------------------
 
@@ -353,6 +395,24 @@ class Coordinator:
         now = {c.id: c.passed for c in result.criteria}
         return any(passed and not now.get(cid, False) for cid, passed in before.items())
 
+    def _roll_back(
+        self, result: Verification, plan: Plan, snapshot: int, files: list[str]
+    ) -> Verification:
+        """Put back, one at a time, the snapshotted files the retry changed, keeping each
+        restore that makes more criteria pass, until nothing that passed before fails."""
+        for relative in snapshots.changed(self.layout, snapshot, files):
+            if not self._regressed(result, snapshot + 1):
+                break
+            current = (self.layout.workspace / relative).read_bytes()
+            snapshots.rollback(self.layout, snapshot, [relative])
+            trial = verify(self.layout.workspace, plan.dod)
+            if _passing(trial) > _passing(result):
+                self.say("info", f"rolled back {relative}: the retry broke what passed")
+                result = trial
+            else:  # that file was not the cause: keep the new version
+                (self.layout.workspace / relative).write_bytes(current)
+        return result
+
     def _snapshot_passing(self, result: Verification, plan: Plan, iteration: int) -> list[str]:
         passing = {c.id for c in result.criteria if c.passed}
         files = [t for c in plan.dod if c.id in passing for t in [c.target_file] if t]
@@ -364,13 +424,11 @@ class Coordinator:
     def _fix(self, result: Verification, plan: Plan, iteration: int) -> set[int]:
         self._set(TeamStatus.VERIFYING, "root-cause analysis")
         tasks = self.store.all()
-        client = ModelClient(self.config, "rca")
-        budget = client.route.context_window // 2
+        budget = self.config.route("rca").context_window // 2
         text = evidence(self.layout.workspace, result, tasks, budget)
         passing = [c.id for c in result.criteria if c.passed]
-        report = client.chat(
-            rca_messages(self.team.task, text, passing, self.memory.render()), schema=RcaReport
-        ).parsed
+        messages = rca_messages(self.team.task, text, passing, self.memory.render())
+        report = self._ask("rca", messages, RcaReport)
         assert isinstance(report, RcaReport)
         self.say("info", f"root cause: {report.root_cause}")
         entry = self.memory.iterations[-1]
@@ -416,6 +474,10 @@ class Coordinator:
         line.append(f"{kind:<6} ", style=style.get(kind, "white"))
         line.append(text)
         self.console.print(line)
+
+
+def _passing(result: Verification) -> int:
+    return sum(c.passed for c in result.criteria) + all(s.passed for s in result.steps)
 
 
 def agent_name(task: Task) -> str:

@@ -158,3 +158,64 @@ def test_the_same_failure_three_times_stops_with_a_report(tmp_path: Path) -> Non
     assert info.status.value == "failed"
     assert "stuck: the same failure three times (D1)" in info.detail
     assert info.iteration == 3
+
+
+def test_a_model_server_that_goes_away_is_waited_for_and_the_team_finishes(
+    tmp_path: Path,
+) -> None:
+    workspace = tmp_path / "todo"
+    (workspace / ".agents").mkdir(parents=True)
+    # Fail fast while the server is away, so that the test does not wait out long backoffs.
+    (workspace / ".agents" / "config.toml").write_text(
+        "[limits]\nmax_retries = 1\nbackoff_base = 0.1\nbackoff_max = 0.2\n"
+    )
+    spec = Scenario.model_validate(scenario(MODEL, delay=1.5))
+    server = ScriptedServer(spec).start()
+    port = server.port
+    up = start_up(workspace, server)
+    layout = Layout.of(workspace)
+    try:
+        wait_for(lambda: running_task(layout, "models"))
+        server.stop()  # the model server dies while a worker waits for its answer
+        wait_for(lambda: "waiting for the model server" in TeamInfo.read(layout.team_json).detail)
+        status = team(workspace, server, "status")
+        assert "cannot reach the ollama server" in status.stdout
+        server = ScriptedServer(spec, port=port).start()  # it is back
+        out, _ = up.communicate(timeout=240)
+        assert up.returncode == 0, out
+        assert TeamInfo.read(layout.team_json).status.value == "done"
+    finally:
+        server.stop()
+        if up.poll() is None:
+            up.kill()
+
+
+def test_a_retry_that_breaks_a_passing_file_is_rolled_back(tmp_path: Path) -> None:
+    from tests.e2e.scenario import RCA, call, rules
+
+    breaking = {
+        **RCA,
+        "concrete_edits": [
+            *RCA["concrete_edits"],
+            {"file": "models.py", "action": "edit", "details": "rewrite the dataclass"},
+        ],
+    }
+    script = [
+        {"match": {"schema": "RcaReport"}, "reply": {"json": breaking}},
+        # The fix of models.py breaks it, and the model never repairs it.
+        {
+            "match": {"files": "models.py", "contains": "Mandatory", "turn": 0},
+            "reply": call("write_file", path="models.py", content="class Item(:\n    pass\n"),
+        },
+        *rules(),
+    ]
+    with ScriptedServer(
+        Scenario.model_validate({"models": [{"name": MODEL}], "rules": script})
+    ) as server:
+        workspace = tmp_path / "todo"
+        done = team(workspace, server, "up", "a todo list", "--runner", "subprocess", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "@dataclass" in (workspace / "models.py").read_text(), "models.py was restored"
+    assert "if not item.done" in (workspace / "store.py").read_text(), "the good fix was kept"
+    coordinator_log = (workspace / ".agents" / "logs" / "coordinator.log").read_text()
+    assert "rolled back models.py" in coordinator_log
