@@ -13,6 +13,14 @@ from rich.console import Console
 from rich.text import Text
 
 from coordinator import views
+from coordinator.demo import (
+    DEMO_TASK,
+    NOTICE,
+    DemoError,
+    demo_workspace,
+    start_scripted_model,
+    write_demo_config,
+)
 from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow
 from coordinator.lifecycle import kill_team
@@ -562,6 +570,68 @@ def logs(c: Context, agent: str, lines: int) -> None:
     for path in found:
         text = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
         click.echo("\n".join(text))
+
+
+@cli.command(short_help="Run the whole pipeline on an example, with a scripted model.")
+@click.option(
+    "--runner",
+    type=click.Choice(["tmux", "subprocess"]),
+    default="tmux",
+    show_default=True,
+    envvar="TEAM_RUNNER",
+)
+@click.option(
+    "--delay",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds the scripted model 'thinks' before each first write.",
+)
+@click.option("--detach", is_flag=True, help="Start and return at once.")
+@click.option(
+    "--wait", is_flag=True, help="Block until done; exit 0 only if every criterion passes."
+)
+@click.option(
+    "-w",
+    "--workspace",
+    "demo_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to build the example (default: a new temp directory).",
+)
+@pass_context
+def demo(
+    c: Context, runner: str, delay: float, detach: bool, wait: bool, demo_dir: Path | None
+) -> None:
+    """Run the whole pipeline on a bundled example task, with a SCRIPTED model server standing
+    in for a real one: explore, plan three modules, build them in parallel (one has a planted
+    bug), verify (it fails), find the root cause, fix it, verify again (it passes).
+
+    \b
+    Example:
+      team demo            # in tmux: watch the panes; Ctrl-b d to detach
+      team demo --wait --runner subprocess
+    """
+    workspace = demo_workspace(demo_dir)
+    c.out.print(NOTICE, style="bold yellow", highlight=False)
+    try:
+        team = prepare(workspace, DEMO_TASK)
+        url = start_scripted_model(workspace, delay)
+        write_demo_config(workspace, url)
+        c.out.print(f"workspace: {workspace}  scripted model: {url}", highlight=False)
+        command = coordinator_command(team.layout.workspace, 3, 3, runner)
+        code = launch(
+            team,
+            command,
+            runner,
+            attach=sys.stdout.isatty(),
+            detach=detach,
+            wait=wait,
+            say=lambda line: c.out.print(line, highlight=False),
+        )
+    except (UpError, DemoError) as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
 
 
 def main() -> None:

@@ -165,4 +165,9 @@ def launch(
         )
         return 0
     info = wait_for_outcome(team, say, alive)
+    if runner == "tmux":
+        say(
+            f"the panes stay readable: `team attach -w {team.layout.workspace}`; "
+            f"`team kill -w {team.layout.workspace}` closes them"
+        )
     return 0 if info.status == TeamStatus.DONE else 1

@@ -159,7 +159,9 @@ class Runner:
             argv = [self.python, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider"]
             code, out = self.run([*argv, target] if target else argv)
             summary = out.strip().splitlines()[-1] if out.strip() else f"exit {code}"
-            return CriterionResult(criterion.id, code == 0, summary if code == 0 else out)
+            return CriterionResult(
+                criterion.id, code == 0, summary if code == 0 else f"{summary}\n{out}"
+            )
         # A command from the plan is a model's text: it runs under the workers' rails and
         # sandbox, through their own entry point (this package never imports theirs).
         code, out = self.run(

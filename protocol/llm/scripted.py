@@ -211,6 +211,7 @@ class ScriptedModel:
         self._lock = threading.Lock()
         self.log: list[LoggedRequest] = []
         self.shows: list[str] = []  # the models /api/show was asked about
+        self.last_request = time.monotonic()
 
     def knows(self, model: str) -> bool:
         return not self.scenario.models or any(m.name == model for m in self.scenario.models)
@@ -223,6 +224,7 @@ class ScriptedModel:
 
     def answer(self, seen: Seen) -> tuple[str | None, ScriptedReply | None]:
         with self._lock:
+            self.last_request = time.monotonic()
             for index, rule in enumerate(self.scenario.rules):
                 if matches(rule.match, seen):
                     answers = rule.answers()
@@ -493,6 +495,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", type=Path, help="write the chosen port here")
+    parser.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
     options = parser.parse_args(argv)
     server = ScriptedServer(Scenario.load(options.scenario), options.host, options.port)
     if options.port_file:
@@ -503,7 +506,12 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
     try:
-        stop.wait()
+        while not stop.wait(1.0):
+            if (
+                options.idle_exit
+                and time.monotonic() - server.model.last_request > options.idle_exit
+            ):
+                break
     finally:
         server.stop()
     sys.exit(0)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.demo_scenario import scenario
 from protocol import Layout, TaskStatus, TaskStore, TeamInfo
 from protocol.agents import read_agent
 from protocol.llm.scripted import Scenario, ScriptedServer
-from tests.e2e.scenario import scenario
 from tests.e2e.test_team_up import MODEL, env_for, team
 from tests.processes import REPO
 
@@ -191,7 +191,7 @@ def test_a_model_server_that_goes_away_is_waited_for_and_the_team_finishes(
 
 
 def test_a_retry_that_breaks_a_passing_file_is_rolled_back(tmp_path: Path) -> None:
-    from tests.e2e.scenario import RCA, call, rules
+    from coordinator.demo_scenario import RCA, call, rules
 
     breaking = {
         **RCA,

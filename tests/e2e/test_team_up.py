@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.demo_scenario import scenario
 from protocol import Layout, TaskStore, TeamInfo
 from protocol.agents import read_agents
 from protocol.llm.scripted import Scenario, ScriptedServer
-from tests.e2e.scenario import scenario
 from tests.processes import REPO
 
 MODEL = "coder:7b"
@@ -117,3 +117,32 @@ def test_team_up_in_tmux_runs_each_agent_in_its_own_titled_pane(
         assert {r.pane for r in records.values()} <= {p.pane_id for p in session.window.panes}
     finally:
         server.kill()
+
+
+@pytest.mark.timeout(300)
+def test_team_demo_runs_the_pipeline_and_says_the_model_is_scripted(tmp_path: Path) -> None:
+    workspace = tmp_path / "demo"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coordinator.cli",
+            "demo",
+            "--runner",
+            "subprocess",
+            "--wait",
+            "--delay",
+            "0",
+            "-w",
+            str(workspace),
+        ],
+        env={**os.environ, "TEAM_CONFIG": "/nonexistent", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the model is SCRIPTED" in done.stdout
+    assert "done (iteration 2)" in done.stdout
+    assert "if not item.done" in (workspace / "store.py").read_text()

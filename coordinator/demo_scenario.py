@@ -1,5 +1,6 @@
-"""The scripted model for a three-module task (models, storage, tests) whose first build has a
-planted bug: the first verification fails, the RCA names it, a fix task repairs it."""
+"""The scripted model of `team demo` (and of the end-to-end tests): a three-module task
+(models, storage, tests) whose first build has a planted bug. The first verification fails,
+the RCA names the bug, a fix task repairs it, the second verification passes."""
 
 from __future__ import annotations
 
@@ -116,6 +117,9 @@ def rules(delay: float = 0.0) -> list[dict[str, Any]]:
         },
         {"reply": finish},
     ]
+
+
+DEMO_TASK = "a todo list: an Item model, a function that counts the open items, and its tests"
 
 
 def scenario(model: str, delay: float = 0.0) -> dict[str, Any]:

@@ -1,0 +1,84 @@
+"""`team demo`: the whole pipeline on a bundled example task, driven by the scripted model
+server (no real model): explore, plan, build in parallel, a failing verification, RCA, a fix,
+a passing verification."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from coordinator.demo_scenario import DEMO_TASK, scenario
+from protocol import atomic_write_text
+
+DEMO_MODEL = "scripted-demo"
+NOTICE = (
+    "team demo: the model is SCRIPTED (protocol/llm/scripted.py answers from "
+    "coordinator/demo_scenario.py); it shows the machinery, not a model's skill"
+)
+
+
+class DemoError(Exception):
+    pass
+
+
+def demo_workspace(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    return Path(tempfile.mkdtemp(prefix="agent-team-demo-")) / "todo"
+
+
+def start_scripted_model(workspace: Path, delay: float) -> str:
+    """The scripted server as its own process, gone after five idle minutes; its URL."""
+    folder = workspace / ".agents"
+    folder.mkdir(parents=True, exist_ok=True)
+    scenario_file = folder / "demo-scenario.json"
+    scenario_file.write_text(json.dumps(scenario(DEMO_MODEL, delay=delay), indent=1))
+    port_file = folder / "demo-model.port"
+    port_file.unlink(missing_ok=True)
+    log = (folder / "demo-model.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "protocol.llm.scripted",
+            str(scenario_file),
+            "--port-file",
+            str(port_file),
+            "--idle-exit",
+            "300",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while not port_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise DemoError(f"the scripted model server did not start: see {folder}/demo-model.log")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port_file.read_text().strip()}"
+
+
+def write_demo_config(workspace: Path, url: str) -> None:
+    """Every role on the scripted model, in the team's own config (nothing global changes)."""
+    roles = "".join(
+        f'[models.{role}]\nprovider = "ollama"\nmodel = "{DEMO_MODEL}"\n\n'
+        for role in ("plan", "build", "explore", "test", "rca")
+    )
+    text = f'[providers]\nollama_host = "{url}"\n\n{roles}'
+    atomic_write_text(workspace / ".agents" / "config.toml", text)
+
+
+__all__ = [
+    "DEMO_TASK",
+    "NOTICE",
+    "DemoError",
+    "demo_workspace",
+    "start_scripted_model",
+    "write_demo_config",
+]
