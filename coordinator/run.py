@@ -23,6 +23,7 @@ from coordinator.memory import IterationRecord, Memory
 from coordinator.rca import evidence, fix_tasks, rca_messages
 from coordinator.runners import Runner
 from coordinator.stuck import fingerprint, is_stuck
+from coordinator.tmux import SpawnFailed
 from coordinator.verify import Verification, verify
 from protocol import (
     COORDINATOR,
@@ -110,7 +111,7 @@ class Coordinator:
                     self._set(TeamStatus.STOPPED, str(exc))
                     self.say("info", f"stopped: {exc}; everything is on disk (team resume)")
                     return 0
-                except (TeamFailed, ModelError, DagError) as exc:
+                except (TeamFailed, ModelError, DagError, SpawnFailed) as exc:
                     self._set(TeamStatus.FAILED, str(exc))
                     self.say("fail", str(exc))
                     return 1
@@ -247,24 +248,30 @@ class Coordinator:
             if self.model_down:
                 self._wait_for_model()
             busy = sum(t.status in (S.ASSIGNED, S.RUNNING) for t in tasks)
-            for task in sorted((t for t in tasks if t.status == S.READY), key=lambda t: t.id):
-                if busy >= self.workers:
-                    break
+            ready = sorted((t for t in tasks if t.status == S.READY), key=lambda t: t.id)
+            batch = ready[: max(0, self.workers - busy)]
+            self._start_workers(batch)
+            for task in batch:
                 self._dispatch(task)
-                busy += 1
             self.receiver.serve(max_idle=self.tick)
+
+    def _start_workers(self, tasks: list[Task]) -> None:
+        """Start the missing workers of a batch all at once, then wait for each: a spawn
+        counts only when the worker registered (DESIGN §2)."""
+        missing = {}
+        for task in tasks:
+            name = agent_name(task)
+            if name not in missing and not self.runner.alive(name):
+                missing[name] = agent_role(task)
+        for name, role in missing.items():
+            self.say("info", f"starting {name}")
+            self.runner.start(name, role)
+            self.spawned[name] = role
+        for name in missing:
+            self.runner.wait_ready(name)
 
     def _dispatch(self, task: Task) -> None:
         name = agent_name(task)
-        role: AgentRole = (
-            "tester"
-            if task.role == "tester"
-            else ("explorer" if task.role == "explorer" else "builder")
-        )
-        if not self.runner.alive(name):
-            self.say("info", f"starting {name}")
-            self.runner.spawn(name, role)
-            self.spawned[name] = role
         claimed = self.store.claim(task.id, name)
         assignment = TaskAssignment(
             task_id=task.id,
@@ -478,6 +485,14 @@ class Coordinator:
 
 def _passing(result: Verification) -> int:
     return sum(c.passed for c in result.criteria) + all(s.passed for s in result.steps)
+
+
+def agent_role(task: Task) -> AgentRole:
+    return (
+        "tester"
+        if task.role == "tester"
+        else ("explorer" if task.role == "explorer" else "builder")
+    )
 
 
 def agent_name(task: Task) -> str:

@@ -33,7 +33,11 @@ def worker_command(layout: Layout, name: str, role: AgentRole, extra: list[str])
 
 
 class Runner(Protocol):
-    def spawn(self, name: str, role: AgentRole) -> None: ...
+    def start(self, name: str, role: AgentRole) -> None:
+        """Start the agent's process and return at once."""
+
+    def wait_ready(self, name: str) -> None:
+        """Until the agent registered and went idle; `SpawnFailed` if it died or never did."""
 
     def alive(self, name: str) -> bool: ...
 
@@ -48,7 +52,7 @@ class SubprocessRunner:
         self.extra = extra or []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def spawn(self, name: str, role: AgentRole) -> None:
+    def start(self, name: str, role: AgentRole) -> None:
         self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
         out = (self.layout.logs_dir / f"{name}.out").open("ab")
         proc = subprocess.Popen(
@@ -60,7 +64,9 @@ class SubprocessRunner:
         )
         out.close()
         self.procs[name] = proc
-        _wait_registered(self.layout, name, proc, self.layout.logs_dir / f"{name}.out")
+
+    def wait_ready(self, name: str) -> None:
+        _wait_registered(self.layout, name, self.procs[name], self.layout.logs_dir / f"{name}.out")
 
     def alive(self, name: str) -> bool:
         proc = self.procs.get(name)
@@ -96,13 +102,13 @@ class TmuxRunner:
             raise SpawnFailed(f"the team's tmux session {session} is gone")
         return cls(layout, team, extra)
 
-    def spawn(self, name: str, role: AgentRole) -> None:
+    def start(self, name: str, role: AgentRole) -> None:
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-        pane = self.team.spawn(
-            name, worker_command(self.layout, name, role, self.extra), self.layout.workspace, env
-        )
-        self.panes[name] = pane
-        wait_until_registered(self.team, self.layout, pane)
+        command = worker_command(self.layout, name, role, self.extra)
+        self.panes[name] = self.team.spawn(name, command, self.layout.workspace, env)
+
+    def wait_ready(self, name: str) -> None:
+        wait_until_registered(self.team, self.layout, self.panes[name])
 
     def alive(self, name: str) -> bool:
         pane = self.panes.get(name)
