@@ -219,3 +219,48 @@ def test_a_retry_that_breaks_a_passing_file_is_rolled_back(tmp_path: Path) -> No
     assert "if not item.done" in (workspace / "store.py").read_text(), "the good fix was kept"
     coordinator_log = (workspace / ".agents" / "logs" / "coordinator.log").read_text()
     assert "rolled back models.py" in coordinator_log
+
+
+def test_a_worker_pane_closed_in_tmux_is_replaced_and_the_team_finishes(
+    slow_model: ScriptedServer, tmp_path: Path
+) -> None:
+    import libtmux
+
+    from coordinator.tmux import socket_name
+
+    workspace = tmp_path / "todo"
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coordinator.cli",
+            "-w",
+            str(workspace),
+            "up",
+            "a todo list that counts open items",
+            "--wait",
+        ],
+        env=env_for(slow_model),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    layout = Layout.of(workspace)
+    server = None
+    try:
+        wait_for(lambda: running_task(layout, "storage"))
+        victim = read_agent(layout, "builder-storage")
+        assert victim is not None and victim.pane
+        server = libtmux.Server(socket_name=socket_name(TeamInfo.read(layout.team_json).id))
+        server.cmd("kill-pane", "-t", victim.pane)  # the user closes the pane
+        out, _ = up.communicate(timeout=240)
+        assert up.returncode == 0, out
+        storage = next(t for t in TaskStore(layout).all() if t.module == "storage")
+        assert storage.attempt >= 2
+        assert TeamInfo.read(layout.team_json).status.value == "done"
+    finally:
+        if up.poll() is None:
+            up.kill()
+        if server is not None:
+            server.kill()
