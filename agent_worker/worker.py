@@ -185,6 +185,10 @@ class Worker:
             if self.max_tasks is not None and self.tasks_done >= self.max_tasks:
                 self.stop.set()
         elif isinstance(payload, ShutdownRequest):
+            if message.created_at < self.record.started_at:
+                # Left from an earlier life of this agent (a `team kill` it did not survive).
+                self.view.event("info", f"ignored an old shutdown request: {payload.reason}")
+                return
             self.view.event("info", f"shutdown requested: {payload.reason}")
             self._send(ShutdownResponse(accepted=True, unfinished=self.unfinished), message.id)
             self.stop.set()

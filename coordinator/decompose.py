@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import graphlib
+import re
 
 from protocol import DagError, Task
 from protocol.plan import Module, Plan
@@ -13,9 +14,22 @@ def check_plan(plan: Plan) -> list[str]:
     names = [m.name for m in plan.modules]
     if not names:
         raise DagError("the plan has no modules")
+    if not plan.dod:
+        raise DagError("the plan has no Definition-of-Done criteria: give at least one")
+    for module in plan.modules:
+        if not module.files:
+            raise DagError(f"module {module.name} has no files: name the files it writes")
+        if module.role not in ("builder", "tester"):
+            raise DagError(f"module {module.name} has role {module.role!r}: builder or tester")
+        if _agent_key(module.name) in ("", "explore"):
+            raise DagError(f"module name {module.name!r} is reserved or empty: choose another")
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DagError(f"module names used twice: {', '.join(duplicated)}")
+    keys = [_agent_key(n) for n in names]
+    clashing = sorted({n for n, k in zip(names, keys, strict=True) if keys.count(k) > 1})
+    if clashing:
+        raise DagError(f"module names too alike to tell their agents apart: {', '.join(clashing)}")
     owners: dict[str, str] = {}
     for module in plan.modules:
         for planned in module.files:
@@ -38,6 +52,11 @@ def check_plan(plan: Plan) -> list[str]:
     except graphlib.CycleError as exc:
         cycle = " -> ".join(reversed(exc.args[1]))
         raise DagError(f"module dependency cycle: {cycle} (each depends on the next)") from None
+
+
+def _agent_key(name: str) -> str:
+    """The part of an agent's name a module gives (see coordinator.run.agent_name)."""
+    return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")[:50]
 
 
 def _dependencies(plan: Plan) -> dict[str, set[str]]:
@@ -81,17 +100,17 @@ def plan_to_tasks(plan: Plan, first_id: int = 1) -> list[Task]:
                 module=name,
                 files=[f.path for f in module.files],
                 depends_on=sorted(ids[d] for d in graph[name]),
-                instructions=_instructions(module, plan),
+                instructions=_instructions(module, plan, graph[name]),
                 dod=[c.id for c in plan.dod if c.target_file in own],
             )
         )
     return tasks
 
 
-def _instructions(module: Module, plan: Plan) -> str:
+def _instructions(module: Module, plan: Plan, uses_modules: set[str]) -> str:
     lines = [module.description] if module.description else []
     lines += [f"- {f.path}: {f.purpose}" if f.purpose else f"- {f.path}" for f in module.files]
-    uses = [m for m in plan.modules if m.name in module.depends_on]
+    uses = [m for m in plan.modules if m.name in uses_modules]
     if uses:
         names = ", ".join(f.path for m in uses for f in m.files)
         lines.append(f"It uses: {names}")

@@ -56,6 +56,7 @@ def start_scripted_model(workspace: Path, delay: float) -> str:
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+    (folder / "demo-model.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + 20
     while not port_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -46,12 +46,16 @@ def kill_team(team: Team, grace: float, say: Callable[[str], None]) -> None:
             say(f"{record.name} did not stop within {grace:g}s: ending it")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record.pid, signal.SIGKILL)
-    if team.info.tmux_session:
-        server = libtmux.Server(socket_name=socket_name(team.info.id))
-        session = TeamSession.find(server, team.info.tmux_session)
-        if session is not None:
-            session.kill()
-            say(f"closed tmux session {team.info.tmux_session}")
+    name = team.info.tmux_session or f"team-{team.info.id}"  # the default, if team.json lost it
+    session = TeamSession.find(libtmux.Server(socket_name=socket_name(team.info.id)), name)
+    if session is not None:
+        session.kill()
+        say(f"closed tmux session {name}")
+    demo_model = team.layout.root / "demo-model.pid"
+    if demo_model.exists():  # team demo's scripted model server
+        with contextlib.suppress(ValueError, ProcessLookupError):
+            os.kill(int(demo_model.read_text()), signal.SIGTERM)
+        demo_model.unlink(missing_ok=True)
     info = TeamInfo.read(team.layout.team_json)
     if info.status not in (TeamStatus.DONE, TeamStatus.FAILED):
         info.model_copy(

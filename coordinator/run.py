@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -51,12 +53,14 @@ from protocol import (
 from protocol.agents import AgentRecord, AgentRole, is_running, read_agents
 from protocol.config import load_config
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
+from protocol.messages import utc_now
 from protocol.plan import Plan
 from protocol.reports import RcaReport
 from protocol.roles import Role
 
 S = TaskStatus
 MAX_ATTEMPTS = 3
+STALE_HEARTBEAT = 120.0  # seconds without a heartbeat before a live process counts as hung
 PLAN_SYSTEM = """You are the planner of a team of coding agents. Split the task into modules
 (one agent builds each module, in parallel where dependencies allow): data models before
 storage before interfaces before tests. Name every file each module writes (no file in two
@@ -91,6 +95,7 @@ class Coordinator:
         self.spawned: dict[str, AgentRole] = {}
         self.stop_reason: str | None = None
         self.model_down: str | None = None
+        self.started_at = utc_now()
         self._exiting = threading.Event()
 
     # --- the whole run ---------------------------------------------------------------------
@@ -114,6 +119,11 @@ class Coordinator:
                 except (TeamFailed, ModelError, DagError, SpawnFailed) as exc:
                     self._set(TeamStatus.FAILED, str(exc))
                     self.say("fail", str(exc))
+                    return 1
+                except Exception as exc:  # a bug of ours: say so in team status, not a hang
+                    tail = traceback.format_exc()[-1500:]
+                    self._set(TeamStatus.FAILED, f"the coordinator crashed: {exc!r}\n{tail}")
+                    self.say("fail", f"the coordinator crashed:\n{tail}")
                     return 1
                 finally:
                     self._shut_down_workers()
@@ -143,6 +153,7 @@ class Coordinator:
         self.stop_reason = reason
 
     def _iterate(self, plan: Plan) -> None:
+        """Build, verify and fix until the Definition of Done is met; `TeamFailed` otherwise."""
         # A resumed team carries on the iteration it was in, with the tasks not yet done.
         current = {
             t.id
@@ -171,7 +182,7 @@ class Coordinator:
                 )
             )
             self.memory.save(self.layout.memory_json)
-            if result.passed:
+            if result.passed and result.criteria:
                 return
             if is_stuck(self.memory.fingerprints()):
                 raise TeamFailed(
@@ -185,6 +196,10 @@ class Coordinator:
                 )
             snapshot_files = self._snapshot_passing(result, plan, iteration)
             current = self._fix(result, plan, iteration)
+        raise TeamFailed(
+            f"iteration {self.team.iteration} is past --max-iterations "
+            f"{self.max_iterations}: resume with a higher --max-iterations"
+        )
 
     # --- explore and plan ------------------------------------------------------------------
 
@@ -210,8 +225,8 @@ class Coordinator:
                     ChatMessage.user(f"That plan cannot be built: {exc}. Fix it."),
                 ]
                 continue
+            self.store.add(tasks)  # the tasks first: a plan on disk means its tasks are too
             atomic_write_json(self.layout.plan_json, plan)
-            self.store.add(tasks)
             self.say("info", f"plan: {len(tasks)} tasks, {len(plan.dod)} criteria")
             return plan
         raise TeamFailed("the planner gave no buildable plan in three tries")
@@ -288,7 +303,15 @@ class Coordinator:
         self.say("task", f"task {task.id} -> {name}: {task.title}")
 
     def _check_liveness(self, task_ids: set[int]) -> None:
-        """A dead worker's task fails (and so returns to ready, attempt + 1, for a new one)."""
+        """A dead worker's task fails (and so returns to ready, attempt + 1, for a new one).
+        A worker whose heartbeat (a thread of its own, every 2 s) stopped is hung: ended."""
+        now = utc_now()
+        for record in read_agents(self.layout):
+            hung = (now - record.heartbeat_at).total_seconds() > STALE_HEARTBEAT
+            if record.name != COORDINATOR and hung and is_running(record):
+                self.say("fail", f"{record.name} stopped heartbeating: ending it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(record.pid, signal.SIGKILL)
         for task in self.store.all():
             active = task.status in (S.ASSIGNED, S.RUNNING)
             if task.id in task_ids and active and task.owner and not self.runner.alive(task.owner):
@@ -311,9 +334,7 @@ class Coordinator:
             if task.status == S.FAILED:
                 # An unreachable model server is not the task's fault: it costs no attempt.
                 failures = sum(
-                    1
-                    for e in task.history
-                    if e.status == S.FAILED and not e.note.startswith("model:")
+                    1 for e in task.history if e.status == S.FAILED and not _not_its_fault(e.note)
                 )
                 retry = failures < MAX_ATTEMPTS
                 self.store.transition(
@@ -349,6 +370,9 @@ class Coordinator:
         elif isinstance(payload, ProgressUpdate):
             self.say("info", f"{message.sender}: task {payload.task_id} {payload.phase}")
         elif isinstance(payload, ShutdownRequest):
+            if message.created_at < self.started_at:
+                self.say("info", f"ignored an old shutdown request: {payload.reason}")
+                return
             self.say("info", f"shutdown requested by {message.sender}: {payload.reason}")
             self.request_stop(payload.reason)
 
@@ -421,11 +445,11 @@ class Coordinator:
         return result
 
     def _snapshot_passing(self, result: Verification, plan: Plan, iteration: int) -> list[str]:
+        """Copies of what exists now, before the retry build: a rollback puts back only the
+        copies that make more criteria pass, so keeping more of them is safe."""
         passing = {c.id for c in result.criteria if c.passed}
-        files = [t for c in plan.dod if c.id in passing for t in [c.target_file] if t]
-        files += [
-            f for t in self.store.all() if set(t.dod) and set(t.dod) <= passing for f in t.files
-        ]
+        files = [c.target_file for c in plan.dod if c.id in passing and c.target_file]
+        files += [f for t in self.store.all() if t.status == S.DONE for f in t.files]
         return snapshots.take(self.layout, iteration, list(dict.fromkeys(files)))
 
     def _fix(self, result: Verification, plan: Plan, iteration: int) -> set[int]:
@@ -477,10 +501,21 @@ class Coordinator:
 
     def say(self, kind: str, text: str) -> None:
         style = {"fail": "bold red", "done": "bold green", "check": "green", "task": "cyan"}
-        line = Text(time.strftime("%H:%M:%S "), style="dim")
+        stamp = time.strftime("%H:%M:%S ")
+        line = Text(stamp, style="dim")
         line.append(f"{kind:<6} ", style=style.get(kind, "white"))
         line.append(text)
         self.console.print(line)
+        # The pane may close; `team logs coordinator` reads this.
+        with contextlib.suppress(OSError), self.layout.log_file(COORDINATOR).open("a") as log:
+            log.write(f"{stamp}{kind:<6} {text}\n")
+
+
+def _not_its_fault(note: str) -> bool:
+    """Failures that cost a task no attempt: an unreachable model server, a shutdown."""
+    return ("cannot reach" in note and note.startswith("model:")) or (
+        "shutdown was requested" in note or note.endswith(" died (team kill)")
+    )
 
 
 def _passing(result: Verification) -> int:

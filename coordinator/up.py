@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import libtmux
@@ -17,7 +18,9 @@ from coordinator import git
 from coordinator.lifecycle import archive_finished_run
 from coordinator.tmux import TeamSession, socket_name
 from coordinator.workspace import Team, init_workspace
-from protocol import TeamInfo, TeamStatus
+from protocol import COORDINATOR, TeamInfo, TeamStatus
+from protocol.agents import is_running, read_agent
+from protocol.messages import utc_now
 
 FINISHED = {TeamStatus.DONE, TeamStatus.FAILED, TeamStatus.STOPPED}
 
@@ -50,6 +53,8 @@ def prepare(workspace: Path, task: str) -> Team:
     git.ensure_repository(workspace)
     team, _ = init_workspace(workspace, task=task)
     info = TeamInfo.read(team.layout.team_json)
+    if info.status in FINISHED and info.tmux_session:  # the last run's panes: close them
+        close_session(team.info.id, info.tmux_session)
     if info.status not in (TeamStatus.INITIALISED, *FINISHED):
         raise UpError(
             f"a team is already at work in {workspace} ({info.status.value}): "
@@ -68,6 +73,12 @@ def prepare(workspace: Path, task: str) -> Team:
     )
     info.write(team.layout.team_json)
     return Team(team.layout, info)
+
+
+def close_session(team_id: str, name: str) -> None:
+    session = TeamSession.find(libtmux.Server(socket_name=socket_name(team_id)), name)
+    if session is not None:
+        session.kill()
 
 
 def start_in_tmux(team: Team, command: list[str], *, resume: bool = False) -> TeamSession:
@@ -147,9 +158,16 @@ def launch(
             os.execvp(
                 "tmux", ["tmux", "-L", socket_name(team.info.id), "attach", "-t", session.name]
             )
+        launched = utc_now() - timedelta(seconds=1)
 
         def alive() -> bool:
-            return TeamSession.find(server, session.name) is not None
+            # The session outlives a crashed coordinator (remain-on-exit): ask its record.
+            if TeamSession.find(server, session.name) is None:
+                return False
+            record = read_agent(team.layout, COORDINATOR)
+            if record is None or record.started_at < launched:
+                return utc_now() - launched < timedelta(seconds=60)  # still starting
+            return is_running(record)
     else:
         child = start_child(team, command, detach or wait)
         if not detach and not wait:

@@ -5,8 +5,11 @@ its tests, and check each Definition-of-Done criterion by its type."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -44,6 +47,14 @@ class Verification:
         parts = [f"{s.name} failed:\n{s.output}" for s in self.steps if not s.passed]
         parts += [f"{c.id} failed: {c.detail}" for c in self.criteria if not c.passed]
         return "\n\n".join(parts)
+
+
+_SECRET = re.compile(r"(_KEY|_TOKEN|_SECRET)$|PASSWORD|PASSWD", re.IGNORECASE)
+
+
+def _scrubbed(env: Mapping[str, str]) -> dict[str, str]:
+    """No secrets for code the models wrote (the same rule as the workers' commands)."""
+    return {k: v for k, v in env.items() if not _SECRET.search(k)}
 
 
 def _tail(text: str) -> str:
@@ -84,8 +95,31 @@ class Runner:
         self.timeout = timeout
         self.python = sys.executable
 
+    def sandboxed(self, argv: list[str], timeout: float | None = None) -> tuple[int, str]:
+        """Model-written code (tests, imports, DoD commands) runs under the workers' rails and
+        sandbox, through their own entry point: this package never imports theirs."""
+        limit = timeout or self.timeout
+        return self.run(
+            [
+                sys.executable,
+                "-m",
+                "agent_worker.commands",
+                "--workspace",
+                str(self.workspace),
+                "--timeout",
+                str(limit),
+                "--",
+                shlex.join(argv),
+            ],
+            timeout=limit + 30,
+        )
+
     def run(self, argv: list[str], timeout: float | None = None) -> tuple[int, str]:
-        env = {**os.environ, "PYTHONPATH": str(self.workspace), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {
+            **_scrubbed(os.environ),
+            "PYTHONPATH": str(self.workspace),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         try:
             done = subprocess.run(
                 argv,
@@ -142,7 +176,7 @@ class Runner:
             [self.python, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider"]
         )
         if code == 5:  # pytest found no tests it could collect: try unittest
-            code, out = self.run([self.python, "-m", "unittest", "discover", "-v"])
+            code, out = self.sandboxed([self.python, "-m", "unittest", "discover", "-v"])
         return Step("tests", code == 0, out)
 
     def criterion(self, criterion: DodCriterion) -> CriterionResult:
@@ -153,11 +187,19 @@ class Runner:
             return CriterionResult(criterion.id, ok, f"{target} {'exists' if ok else 'is missing'}")
         if kind == VerificationType.IMPORT:
             module = target.removesuffix(".py").replace("/", ".")
-            code, out = self.run([self.python, "-c", f"import {module}"], timeout=60)
+            if not all(part.isidentifier() for part in module.split(".")):
+                return CriterionResult(criterion.id, False, f"{target!r} is not a module name")
+            code, out = self.sandboxed([self.python, "-c", f"import {module}"], timeout=60)
             return CriterionResult(criterion.id, code == 0, out.strip() or f"import {module} ok")
         if kind == VerificationType.TEST:
             argv = [self.python, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider"]
-            code, out = self.run([*argv, target] if target else argv)
+            if target:
+                if target.startswith("-") or not self._inside(target):
+                    return CriterionResult(
+                        criterion.id, False, f"{target!r} is not a test file in the workspace"
+                    )
+                argv.append(target)
+            code, out = self.sandboxed(argv)
             summary = out.strip().splitlines()[-1] if out.strip() else f"exit {code}"
             return CriterionResult(
                 criterion.id, code == 0, summary if code == 0 else f"{summary}\n{out}"
@@ -176,6 +218,10 @@ class Runner:
             ]
         )
         return CriterionResult(criterion.id, code == 0, out.strip() or f"exit {code}")
+
+    def _inside(self, target: str) -> bool:
+        real = (self.workspace / target).resolve()
+        return real.is_relative_to(self.workspace.resolve()) and real.exists()
 
 
 def verify(workspace: Path, dod: list[DodCriterion], *, timeout: float = 300.0) -> Verification:

@@ -9,9 +9,11 @@ from protocol import DagError, TaskStore, check_dag
 from protocol.plan import Plan
 from tests.conftest import TeamDir
 
+DOD = [{"id": "D1", "description": "x", "verification_type": "file_exists", "target_file": "a.py"}]
+
 
 def plan(*modules: dict[str, Any], dod: list[dict[str, Any]] | None = None) -> Plan:
-    return Plan.model_validate({"modules": list(modules), "dod": dod or []})
+    return Plan.model_validate({"modules": list(modules), "dod": DOD if dod is None else dod})
 
 
 def module(name: str, *files: str, deps: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
@@ -70,8 +72,25 @@ def test_the_tasks_form_a_valid_dag_that_the_store_accepts(team_dir: TeamDir) ->
         (plan(module("a", "a.py"), module("a", "b.py")), "used twice: a"),
         (plan(module("a", "x.py"), module("b", "x.py")), "x.py is in two modules"),
         (plan(), "no modules"),
+        (plan(module("a", "a.py"), dod=[]), "no Definition-of-Done"),
+        (plan({"name": "a", "files": []}), "module a has no files"),
+        (plan(module("a", "a.py", role="explorer")), "role 'explorer'"),
+        (plan(module("explore", "a.py")), "reserved"),
+        (plan(module("Models", "a.py"), module("models", "b.py")), "too alike"),
     ],
-    ids=["cycle", "self", "missing", "duplicate", "shared-file", "empty"],
+    ids=[
+        "cycle",
+        "self",
+        "missing",
+        "duplicate",
+        "shared-file",
+        "empty",
+        "no-dod",
+        "no-files",
+        "bad-role",
+        "reserved",
+        "clash",
+    ],
 )
 def test_a_bad_plan_is_rejected_naming_the_problem(bad: Plan, named: str) -> None:
     with pytest.raises(DagError, match=named):

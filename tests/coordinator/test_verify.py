@@ -105,3 +105,22 @@ def test_declared_requirements_are_installed_into_the_workspace_venv(tmp_path: P
     assert [s.name for s in result.steps] == ["compile", "install", "tests"]
     assert result.passed, result.failures()
     assert (ws / ".venv" / "bin" / "python").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [
+        ("import", "os; open('../pwned', 'w').write('x')"),
+        ("test", "--version"),
+        ("test", "../outside_test.py"),
+    ],
+    ids=["import-injection", "pytest-option", "test-outside"],
+)
+def test_a_hostile_dod_target_fails_and_escapes_nothing(
+    tmp_path: Path, kind: str, target: str
+) -> None:
+    ws = workspace(tmp_path, **{"models.py": MODELS})
+    (tmp_path / "outside_test.py").write_text("def test_x():\n    pass\n")
+    result = verify(ws, [dod("D1", kind, target)])
+    assert not result.criteria[0].passed
+    assert not (tmp_path / "pwned").exists()

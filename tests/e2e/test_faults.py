@@ -127,6 +127,16 @@ def test_team_kill_during_a_build_leaves_a_readable_consistent_state(
     assert "stopped" in status.stdout
     for task in TaskStore(layout).all():  # every task file is whole and in a known state
         assert task.status in set(TaskStatus)
+    # The shutdown requests left in the inboxes do not stop the workers of the resumed team.
+    resumed = team(workspace, slow_model, "resume", "--runner", "subprocess", "--wait")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert TeamInfo.read(layout.team_json).status.value == "done"
+    again = team(
+        workspace, slow_model, "resume", "--runner", "subprocess", "--wait", "--max-iterations", "1"
+    )
+    # Resumed below the iteration it reached, it cannot claim success: it says why.
+    assert again.returncode == 1
+    assert "past --max-iterations 1" in TeamInfo.read(layout.team_json).detail
     assert all(
         r.state == "stopped"
         for r in map(lambda n: read_agent(layout, n), ["coordinator", "builder-models"])
