@@ -13,6 +13,7 @@ from agent_worker.commands import run_command
 from agent_worker.lint import compile_check
 from agent_worker.paths import PathRefused, check_gitignore_edit, check_writable, resolve
 from protocol import Layout, TaskStatus, TaskStore, atomic_write_text, file_lock
+from protocol.agents import pid_alive
 from protocol.llm import ToolCall, ToolSpec
 
 MAX_FILE_BYTES = 1_000_000
@@ -277,20 +278,10 @@ def remove_stale_temp_files(workspace: Path) -> list[str]:
         for name in files:
             pid = name.removeprefix(".tmp-").split("-", 1)[0]
             ours = name.startswith(".tmp-") and name.endswith(".part") and pid.isdigit()
-            if ours and not _alive(int(pid)):
+            if ours and not pid_alive(int(pid)):
                 Path(root, name).unlink(missing_ok=True)
                 removed.append(name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def describe_arguments(arguments: dict[str, Any], limit: int = 80) -> str:

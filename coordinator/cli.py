@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -371,36 +372,46 @@ def doctor(c: Context, as_json: bool) -> None:
         sys.exit(1)
 
 
+def launch_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options `team up` and `team resume` share."""
+    decorators = [
+        click.option(
+            "--workers",
+            default=4,
+            show_default=True,
+            type=click.IntRange(1, 32),
+            envvar="TEAM_WORKERS",
+            help="How many agents build at once.",
+        ),
+        click.option(
+            "--max-iterations",
+            default=5,
+            show_default=True,
+            type=click.IntRange(1, 50),
+            help="Build-verify-fix rounds before giving up.",
+        ),
+        click.option(
+            "--runner",
+            type=click.Choice(["tmux", "subprocess"]),
+            default="tmux",
+            show_default=True,
+            envvar="TEAM_RUNNER",
+            help="Agents in tmux panes, or plain processes (hosts without tmux).",
+        ),
+        click.option("--detach", is_flag=True, help="Start and return at once."),
+        click.option(
+            "--wait", is_flag=True, help="Block until done; exit 0 only if every criterion passes."
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 @cli.command(short_help="Set a team to work on a task.")
 @click.argument("task", required=False)
 @click.option("-f", "--file", "task_file", type=click.File("r"), help="Read the task from a file.")
-@click.option(
-    "--workers",
-    default=4,
-    show_default=True,
-    type=click.IntRange(1, 32),
-    envvar="TEAM_WORKERS",
-    help="How many agents build at once.",
-)
-@click.option(
-    "--max-iterations",
-    default=5,
-    show_default=True,
-    type=click.IntRange(1, 50),
-    help="Build-verify-fix rounds before giving up.",
-)
-@click.option(
-    "--runner",
-    type=click.Choice(["tmux", "subprocess"]),
-    default="tmux",
-    show_default=True,
-    envvar="TEAM_RUNNER",
-    help="Agents in tmux panes, or plain processes (hosts without tmux).",
-)
-@click.option("--detach", is_flag=True, help="Start and return at once.")
-@click.option(
-    "--wait", is_flag=True, help="Block until done; exit 0 only if every criterion passes."
-)
+@launch_options
 @workspace_option
 @pass_context
 def up(
@@ -469,19 +480,7 @@ def kill(c: Context, grace: float) -> None:
 
 
 @cli.command(short_help="Carry on a stopped or crashed team from what is on disk.")
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 32))
-@click.option("--max-iterations", default=5, show_default=True, type=click.IntRange(1, 50))
-@click.option(
-    "--runner",
-    type=click.Choice(["tmux", "subprocess"]),
-    default="tmux",
-    show_default=True,
-    envvar="TEAM_RUNNER",
-)
-@click.option("--detach", is_flag=True, help="Start and return at once.")
-@click.option(
-    "--wait", is_flag=True, help="Block until done; exit 0 only if every criterion passes."
-)
+@launch_options
 @workspace_option
 @pass_context
 def resume(
