@@ -181,7 +181,10 @@ def test_status_with_a_damaged_task_file_shows_the_rest_and_exits_1(
     assert TaskStatus.ASSIGNED.value in data["tasks"][0]["status"]
 
 
-@pytest.mark.parametrize("command", ["init", "inbox", "send", "status"])
+@pytest.mark.parametrize(
+    "command",
+    ["init", "inbox", "send", "status", "up", "kill", "resume", "attach", "logs", "demo", "doctor"],
+)
 def test_every_command_explains_itself_with_an_example(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0
