@@ -467,6 +467,10 @@ class Coordinator:
         entry.edits = [f"{e.file}: {e.details}" for e in report.concrete_edits]
         self.memory.save(self.layout.memory_json)
         fixes = fix_tasks(report, [t for t in tasks if t.module != "explore"], self.store.next_id())
+        history = self.memory.render(max_tokens=600)
+        fixes = [
+            f.model_copy(update={"instructions": f"{f.instructions}\n\n{history}"}) for f in fixes
+        ]
         if not fixes:
             raise TeamFailed(f"the root-cause analysis proposed no edits: {report.root_cause}")
         self.store.add(fixes)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -165,6 +166,15 @@ class Runner:
         output.append(out)
         return Step("install", code == 0, "\n".join(o for o in output if o.strip()))
 
+    def npm_install(self) -> Step | None:
+        """A workspace with a package.json gets its packages installed with npm."""
+        if not (self.workspace / "package.json").is_file():
+            return None
+        if shutil.which("npm") is None:
+            return Step("npm install", False, "package.json needs npm, which is not installed")
+        code, out = self.run(["npm", "install", "--no-audit", "--no-fund"], timeout=600)
+        return Step("npm install", code == 0, out)
+
     def tests(self) -> Step | None:
         has_tests = any(
             PurePosixPath(p).name.startswith("test_") or p.endswith("_test.py")
@@ -231,7 +241,7 @@ def verify(workspace: Path, dod: list[DodCriterion], *, timeout: float = 300.0) 
     if not compiled.passed:  # fail fast: nothing else means anything
         return result
     runner = Runner(workspace, timeout)
-    for step in (runner.install(), runner.tests()):
+    for step in (runner.install(), runner.npm_install(), runner.tests()):
         if step is not None:
             result.steps.append(step)
     result.criteria = [runner.criterion(c) for c in dod]

@@ -124,3 +124,16 @@ def test_a_hostile_dod_target_fails_and_escapes_nothing(
     result = verify(ws, [dod("D1", kind, target)])
     assert not result.criteria[0].passed
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_package_json_is_installed_with_npm(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    ws = workspace(
+        tmp_path, **{"models.py": MODELS, "package.json": '{"name": "ws", "version": "1.0.0"}'}
+    )
+    result = verify(ws, [dod("D1", "file_exists", "package.json")])
+    assert [s.name for s in result.steps] == ["compile", "npm install"]
+    assert result.passed, result.failures()
