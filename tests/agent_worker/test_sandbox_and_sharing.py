@@ -105,4 +105,4 @@ def test_a_running_command_is_stopped_when_the_agent_must_stop(tmp_path: Path) -
     )
     assert result.timed_out
     assert "shutting down" in result.output
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20, "stopped long before the 30 s command would end"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -48,13 +47,11 @@ def test_a_syntax_error_fails_fast_with_file_and_line(tmp_path: Path) -> None:
     ws = workspace(
         tmp_path, **{"models.py": "def broken(:\n    pass\n", "tests__test_models.py": TEST_OK}
     )
-    started = time.monotonic()
     result = verify(ws, [dod("D1", "test", "tests/test_models.py")])
     assert not result.passed
     assert [s.name for s in result.steps] == ["compile"]
     assert "models.py:1:" in result.steps[0].output
-    assert result.criteria == []
-    assert time.monotonic() - started < 5
+    assert result.criteria == []  # nothing else ran: no tests step, no criteria
 
 
 def test_a_failing_test_is_evidence(tmp_path: Path) -> None:
