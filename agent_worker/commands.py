@@ -4,7 +4,6 @@ environment, the safety rails, and the sandbox where there is one."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -15,8 +14,8 @@ from pathlib import Path
 
 from agent_worker.safety import Rails
 from agent_worker.sandbox import sandbox_available, sandboxed
+from protocol.environment import scrubbed_environment
 
-_SECRET = re.compile(r"(_KEY|_TOKEN|_SECRET)$|PASSWORD|PASSWD", re.IGNORECASE)
 OUTPUT_LIMIT = 20_000
 
 
@@ -33,11 +32,6 @@ class CommandResult:
             return f"REFUSED: {self.refused}"
         head = "TIMED OUT" if self.timed_out else f"exit code {self.exit_code}"
         return f"{head}\n{self.output}" if self.output else head
-
-
-def scrubbed_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment without secrets (`*_KEY`, `*_TOKEN`, `*_SECRET`, `*PASSWORD*`)."""
-    return {k: v for k, v in env.items() if not _SECRET.search(k)}
 
 
 def cap_output(text: str, limit: int = OUTPUT_LIMIT) -> str:

@@ -10,8 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from agent_worker.commands import scrubbed_environment
 from agent_worker.sandbox import sandbox_available, sandboxed
+from protocol.environment import scrubbed_environment
 
 _HINTS = (
     ("unterminated string", "close the string with the same quote it opened with"),

@@ -11,11 +11,9 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-
 from protocol import InboxEntry, Layout
 from protocol.mailbox import MOVED, MessageState, read_entry
+from protocol.receiver import watch_creations
 
 ALL_STATES: tuple[MessageState, ...] = ("new", "cur", "bad")
 _LATER_STATE = {"new": 0, "cur": 1, "bad": 1}
@@ -72,14 +70,6 @@ def collect(
     return _read_new(layout, agents, states, team, set())
 
 
-class _Wake(FileSystemEventHandler):
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        self.event.set()
-
-
 def follow(
     layout: Layout,
     agent: str | None,
@@ -96,12 +86,7 @@ def follow(
     before are read on each wake-up. Stops after `timeout` seconds, or never when None.
     """
     wake = threading.Event()
-    observer = Observer()
-    observer.schedule(
-        _Wake(wake), str(layout.inboxes_dir), recursive=True, event_filter=[FileCreatedEvent]
-    )
-    observer.daemon = True
-    observer.start()
+    observer = watch_creations(layout.inboxes_dir, wake, recursive=True)
     seen = set(skip)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:

@@ -5,15 +5,14 @@ its tests, and check each Definition-of-Done criterion by its type."""
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from protocol.environment import scrubbed_environment
 from protocol.plan import DodCriterion, VerificationType
 
 SKIPPED_DIRS = frozenset({".git", ".agents", ".venv", "venv", "node_modules", "__pycache__"})
@@ -48,14 +47,6 @@ class Verification:
         parts = [f"{s.name} failed:\n{s.output}" for s in self.steps if not s.passed]
         parts += [f"{c.id} failed: {c.detail}" for c in self.criteria if not c.passed]
         return "\n\n".join(parts)
-
-
-_SECRET = re.compile(r"(_KEY|_TOKEN|_SECRET)$|PASSWORD|PASSWD", re.IGNORECASE)
-
-
-def _scrubbed(env: Mapping[str, str]) -> dict[str, str]:
-    """No secrets for code the models wrote (the same rule as the workers' commands)."""
-    return {k: v for k, v in env.items() if not _SECRET.search(k)}
 
 
 def _tail(text: str) -> str:
@@ -117,7 +108,7 @@ class Runner:
 
     def run(self, argv: list[str], timeout: float | None = None) -> tuple[int, str]:
         env = {
-            **_scrubbed(os.environ),
+            **scrubbed_environment(os.environ),
             "PYTHONPATH": str(self.workspace),
             "PYTHONDONTWRITEBYTECODE": "1",
         }

@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from protocol.atomic import move_file
 from protocol.layout import Layout
@@ -66,6 +68,19 @@ class _WakeOnChange(FileSystemEventHandler):
         self._wake.set()
 
 
+def watch_creations(path: Path, wake: threading.Event, *, recursive: bool = False) -> BaseObserver:
+    """Set `wake` whenever a file is created under `path` (a started watchdog observer; the
+    caller stops and joins it). Only creations: opens, writes and closes would each cost a
+    Python callback and wake the reader for nothing, and moves are not how files arrive."""
+    observer = Observer()
+    observer.schedule(
+        _WakeOnChange(wake), str(path), recursive=recursive, event_filter=[FileCreatedEvent]
+    )
+    observer.daemon = True
+    observer.start()
+    return observer
+
+
 class Receiver:
     """Consume `agent`'s inbox. Use as a context manager: it holds the inbox's receiver lock."""
 
@@ -88,7 +103,7 @@ class Receiver:
         self._watch = watch
         self._wake = threading.Event()
         self._handled: dict[str, str] = {}
-        self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._observer: BaseObserver | None = None
         self._lock: HeldLock | None = None
         self._inbox_lock = ProcessLock(self.inbox.lock)
 
@@ -124,16 +139,9 @@ class Receiver:
                 self._lock.release()
 
     def _start_watching(self) -> None:
-        observer = Observer()
-        # Only creations in new/: files arrive there by hard link and leave by unlink, so no
-        # "moved from" event (which watchdog holds 0.5 s) slows the wake-ups, and opens, writes
-        # and closes (the receiver's own reads among them) cost no Python callback.
-        observer.schedule(
-            _WakeOnChange(self._wake), str(self.inbox.new), event_filter=[FileCreatedEvent]
-        )
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
+        # Only new/: files arrive there by hard link and leave by unlink, so no "moved from"
+        # event (which watchdog holds 0.5 s) slows the wake-ups.
+        self._observer = watch_creations(self.inbox.new, self._wake)
 
     def _load_handled_ids(self) -> dict[str, str]:
         handled: dict[str, str] = {}
