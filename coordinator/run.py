@@ -23,9 +23,9 @@ from coordinator import git, snapshots
 from coordinator.decompose import plan_to_tasks
 from coordinator.memory import IterationRecord, Memory
 from coordinator.rca import evidence, fix_tasks, rca_messages
+from coordinator.registration import SpawnFailed
 from coordinator.runners import Runner
 from coordinator.stuck import fingerprint, is_stuck
-from coordinator.tmux import SpawnFailed
 from coordinator.verify import Verification, verify
 from protocol import (
     COORDINATOR,

@@ -6,13 +6,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Protocol
 
 import libtmux
 
-from coordinator.tmux import AgentPane, SpawnFailed, TeamSession, socket_name, wait_until_registered
+from coordinator.registration import SpawnFailed, await_registration
+from coordinator.tmux import (
+    SPAWN_TIMEOUT,
+    AgentPane,
+    TeamSession,
+    socket_name,
+    wait_until_registered,
+)
 from protocol import Layout
 from protocol.agents import AgentRole, is_running, read_agent
 
@@ -66,7 +72,16 @@ class SubprocessRunner:
         self.procs[name] = proc
 
     def wait_ready(self, name: str) -> None:
-        _wait_registered(self.layout, name, self.procs[name], self.layout.logs_dir / f"{name}.out")
+        proc = self.procs[name]
+        await_registration(
+            self.layout,
+            name,
+            is_this_spawn=lambda record: record.pid == proc.pid,
+            died=lambda: None if proc.poll() is None else f"exit {proc.returncode}",
+            output=lambda: _tail(self.layout.logs_dir / f"{name}.out"),
+            where=f"pid {proc.pid}",
+            timeout=SPAWN_TIMEOUT,
+        )
 
     def alive(self, name: str) -> bool:
         proc = self.procs.get(name)
@@ -128,18 +143,3 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def _wait_registered(
-    layout: Layout, name: str, proc: subprocess.Popen[bytes], output: Path, timeout: float = 30.0
-) -> None:
-    """Until the child registered with its own pid and went idle; `SpawnFailed` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = read_agent(layout, name)
-        if record is not None and record.pid == proc.pid and record.state == "idle":
-            return
-        if proc.poll() is not None:
-            raise SpawnFailed(f"{name} died at start (exit {proc.returncode}):\n{_tail(output)}")
-        time.sleep(0.05)
-    raise SpawnFailed(f"{name} did not register within {timeout:g}s:\n{_tail(output)}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +12,11 @@ from pathlib import Path
 import libtmux
 from libtmux.exc import LibTmuxException
 
+from coordinator.registration import await_registration
 from protocol import Layout
-from protocol.agents import AgentRecord, read_agent
+from protocol.agents import AgentRecord
 
 SPAWN_TIMEOUT = 30.0
-
-
-class SpawnFailed(Exception):
-    """An agent's process died, or never registered, after its pane was created."""
 
 
 @dataclass(frozen=True)
@@ -132,18 +128,13 @@ def wait_until_registered(
 ) -> AgentRecord:
     """Poll until the agent has registered from this pane and is idle (its first heartbeat);
     raise `SpawnFailed` with the pane's last lines if the process died or never came up."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = read_agent(layout, agent.name)
-        if record is not None and record.pane == agent.pane_id and record.state == "idle":
-            return record
-        if team.pane_dead(agent.pane_id):
-            raise SpawnFailed(
-                f"{agent.name} died at start (pane {agent.pane_id}):\n"
-                f"{team.last_lines(agent.pane_id)}"
-            )
-        time.sleep(0.05)
-    raise SpawnFailed(
-        f"{agent.name} did not register within {timeout:g}s (pane {agent.pane_id}):\n"
-        f"{team.last_lines(agent.pane_id)}"
+    where = f"pane {agent.pane_id}"
+    return await_registration(
+        layout,
+        agent.name,
+        is_this_spawn=lambda record: record.pane == agent.pane_id,
+        died=lambda: where if team.pane_dead(agent.pane_id) else None,
+        output=lambda: team.last_lines(agent.pane_id),
+        where=where,
+        timeout=timeout,
     )

@@ -8,7 +8,8 @@ import sys
 import libtmux
 import pytest
 
-from coordinator.tmux import SpawnFailed, TeamSession, wait_until_registered
+from coordinator.registration import SpawnFailed
+from coordinator.tmux import TeamSession, wait_until_registered
 from protocol.agents import read_agent
 from tests.conftest import TeamDir
 from tests.processes import REPO
