@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -26,7 +26,7 @@ from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow
 from coordinator.lifecycle import kill_team
 from coordinator.tmux import socket_name
-from coordinator.up import UpError, coordinator_command, launch, prepare
+from coordinator.up import UpError, launch, prepare
 from coordinator.workspace import Team, init_workspace, open_team
 from protocol import (
     MESSAGE_TYPES,
@@ -372,6 +372,35 @@ def doctor(c: Context, as_json: bool) -> None:
         sys.exit(1)
 
 
+def _launch(
+    c: Context,
+    team: Team,
+    workers: int,
+    max_iterations: int,
+    runner: str,
+    detach: bool,
+    wait: bool,
+    *,
+    resume: bool = False,
+) -> NoReturn:
+    """Start the team's coordinator (`team up`, `resume`, `demo`) and exit with its outcome."""
+    try:
+        code = launch(
+            team,
+            workers=workers,
+            max_iterations=max_iterations,
+            runner=runner,
+            attach=sys.stdout.isatty(),
+            detach=detach,
+            wait=wait,
+            say=lambda line: c.out.print(line, highlight=False),
+            resume=resume,
+        )
+    except UpError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
+
+
 def launch_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options `team up` and `team resume` share."""
     decorators = [
@@ -440,19 +469,9 @@ def up(
         raise click.UsageError('say what to build: team up "<task>" or team up -f FILE')
     try:
         team = prepare(c.workspace, text)
-        command = coordinator_command(team.layout.workspace, workers, max_iterations, runner)
-        code = launch(
-            team,
-            command,
-            runner,
-            attach=sys.stdout.isatty(),
-            detach=detach,
-            wait=wait,
-            say=lambda line: c.out.print(line, highlight=False),
-        )
     except UpError as exc:
         raise click.ClickException(str(exc)) from None
-    sys.exit(code)
+    _launch(c, team, workers, max_iterations, runner, detach, wait)
 
 
 @cli.command(short_help="Stop the team; everything stays on disk.")
@@ -502,21 +521,7 @@ def resume(
         )
     info = team.info.model_copy(update={"status": TeamStatus.INITIALISED, "detail": "resuming"})
     info.write(team.layout.team_json)
-    try:
-        command = coordinator_command(team.layout.workspace, workers, max_iterations, runner)
-        code = launch(
-            team,
-            command,
-            runner,
-            attach=sys.stdout.isatty(),
-            detach=detach,
-            wait=wait,
-            say=lambda line: c.out.print(line, highlight=False),
-            resume=True,
-        )
-    except UpError as exc:
-        raise click.ClickException(str(exc)) from None
-    sys.exit(code)
+    _launch(c, team, workers, max_iterations, runner, detach, wait, resume=True)
 
 
 @cli.command(short_help="Attach to the team's tmux session.")
@@ -618,19 +623,9 @@ def demo(
         url = start_scripted_model(workspace, delay)
         write_demo_config(workspace, url)
         c.out.print(f"workspace: {workspace}  scripted model: {url}", highlight=False)
-        command = coordinator_command(team.layout.workspace, 3, 3, runner)
-        code = launch(
-            team,
-            command,
-            runner,
-            attach=sys.stdout.isatty(),
-            detach=detach,
-            wait=wait,
-            say=lambda line: c.out.print(line, highlight=False),
-        )
     except (UpError, DemoError) as exc:
         raise click.ClickException(str(exc)) from None
-    sys.exit(code)
+    _launch(c, team, 3, 3, runner, detach, wait)
 
 
 def main() -> None:

@@ -138,9 +138,10 @@ def wait_for_outcome(team: Team, say: Callable[[str], None], alive: Callable[[],
 
 def launch(
     team: Team,
-    command: list[str],
-    runner: str,
     *,
+    workers: int,
+    max_iterations: int,
+    runner: str,
     attach: bool,
     detach: bool,
     wait: bool,
@@ -149,6 +150,7 @@ def launch(
 ) -> int:
     """Start the coordinator; attach (tmux, on a terminal), return, or wait. The exit code:
     0 when the team met its Definition of Done (or was left running), 1 otherwise."""
+    command = coordinator_command(team.layout.workspace, workers, max_iterations, runner)
     alive: Callable[[], bool]
     if runner == "tmux":
         session = start_in_tmux(team, command, resume=resume)
