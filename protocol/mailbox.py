@@ -86,27 +86,38 @@ def _highest_seq_on_disk(inbox: InboxPaths) -> int:
     return highest
 
 
+def _parse_seq(record: bytes) -> int | None:
+    record = record.strip()
+    return int(record) if record.isdigit() else None
+
+
+def _read_seq_at(fd: int) -> int | None:
+    return _parse_seq(os.pread(fd, _SEQ_RECORD, 0))
+
+
+def _write_seq_at(fd: int, seq: int) -> None:
+    # One small pwrite at offset 0: a kill -9 cannot tear it (the page cache keeps it whole).
+    os.pwrite(fd, f"{seq:0{_SEQ_RECORD - 1}d}\n".encode(), 0)
+
+
 def read_seq(inbox: InboxPaths) -> int | None:
     """The last number given out, read without the lock; None when the counter is missing
     or damaged (a sender rebuilds it from the names)."""
     try:
         with open(inbox.seq, "rb") as f:
-            record = f.read(_SEQ_RECORD).strip()
+            return _parse_seq(f.read(_SEQ_RECORD))
     except FileNotFoundError:
         return None
-    return int(record) if record.isdigit() else None
 
 
 def _next_seq(inbox: InboxPaths) -> int:
     """Give out the inbox's next sequence number. The caller holds `inbox.lock`."""
     fd = os.open(inbox.seq, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        record = os.pread(fd, _SEQ_RECORD, 0).strip()
+        last = _read_seq_at(fd)
         # A missing or damaged counter is rebuilt from the names, so numbers never go back.
-        last = int(record) if record.isdigit() else _highest_seq_on_disk(inbox)
-        seq = last + 1
-        # One small pwrite at offset 0: a kill -9 cannot tear it (the page cache keeps it whole).
-        os.pwrite(fd, f"{seq:0{_SEQ_RECORD - 1}d}\n".encode(), 0)
+        seq = (last if last is not None else _highest_seq_on_disk(inbox)) + 1
+        _write_seq_at(fd, seq)
         return seq
     finally:
         os.close(fd)
@@ -119,11 +130,9 @@ def raise_seq_to_disk(inbox: InboxPaths) -> None:
     with ProcessLock(inbox.lock).held():
         fd = os.open(inbox.seq, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            record = os.pread(fd, _SEQ_RECORD, 0).strip()
-            last = int(record) if record.isdigit() else 0
             highest = _highest_seq_on_disk(inbox)
-            if highest > last:
-                os.pwrite(fd, f"{highest:0{_SEQ_RECORD - 1}d}\n".encode(), 0)
+            if highest > (_read_seq_at(fd) or 0):
+                _write_seq_at(fd, highest)
         finally:
             os.close(fd)
 
