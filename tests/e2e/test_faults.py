@@ -29,7 +29,9 @@ def slow_model() -> Iterator[ScriptedServer]:
         yield server
 
 
-def start_up(workspace: Path, server: ScriptedServer, *args: str) -> subprocess.Popen[str]:
+def start_up(
+    workspace: Path, server: ScriptedServer, *args: str, runner: str = "subprocess"
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -40,7 +42,7 @@ def start_up(workspace: Path, server: ScriptedServer, *args: str) -> subprocess.
             "up",
             "a todo list that counts open items",
             "--runner",
-            "subprocess",
+            runner,
             "--wait",
             *args,
         ],
@@ -239,23 +241,7 @@ def test_a_worker_pane_closed_in_tmux_is_replaced_and_the_team_finishes(
     from coordinator.tmux import socket_name
 
     workspace = tmp_path / "todo"
-    up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coordinator.cli",
-            "-w",
-            str(workspace),
-            "up",
-            "a todo list that counts open items",
-            "--wait",
-        ],
-        env=env_for(slow_model),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    up = start_up(workspace, slow_model, runner="tmux")
     layout = Layout.of(workspace)
     server = None
     try:
