@@ -43,13 +43,13 @@ from protocol import (
     TaskStore,
     TeamInfo,
     TransitionConflict,
-    list_inbox,
     make_message,
 )
 from protocol.agents import AgentRecord, AgentRole
 from protocol.config import load_config
 from protocol.llm import ChatMessage, ModelClient, ModelError
-from protocol.messages import utc_now
+from protocol.mailbox import MOVED, read_entry
+from protocol.messages import Message, ShutdownRequestMessage, utc_now
 from protocol.reports import ExplorationReport
 from protocol.roles import Role
 
@@ -95,6 +95,7 @@ class Worker:
             name=self.name, role=self.role, pid=os.getpid(), pane=os.environ.get("TMUX_PANE")
         )
         self.receiver: Receiver | None = None
+        self._not_shutdown: set[str] = set()  # inbox files read and found not to stop us
         self.tasks_done = 0
         self.unfinished: list[str] = []
         self._signals = 0
@@ -185,8 +186,7 @@ class Worker:
             if self.max_tasks is not None and self.tasks_done >= self.max_tasks:
                 self.stop.set()
         elif isinstance(payload, ShutdownRequest):
-            if message.created_at < self.record.started_at:
-                # Left from an earlier life of this agent (a `team kill` it did not survive).
+            if self._stale(message):
                 self.view.event("info", f"ignored an old shutdown request: {payload.reason}")
                 return
             self.view.event("info", f"shutdown requested: {payload.reason}")
@@ -196,11 +196,27 @@ class Worker:
             self.view.event("info", f"ignored a {message.type} from {message.sender}")
 
     def _shutdown_pending(self) -> bool:
-        """A safe point: a signal, or a shutdown_request waiting in the inbox."""
+        """A safe point: a signal, or a shutdown_request for this life of the agent waiting in
+        the inbox. Called every few tens of milliseconds during a command, so each file is read
+        once: a name known not to be such a request is not read again."""
         if self.stop.is_set():
             return True
-        entries = list_inbox(self.layout, self.name, team=self.team.id)
-        return any(e.message is not None and e.message.type == "shutdown_request" for e in entries)
+        inbox = self.layout.inbox(self.name)
+        for file_name in os.listdir(inbox.new):
+            if file_name in self._not_shutdown:
+                continue
+            entry = read_entry(self.name, "new", inbox.new / file_name, self.team.id)
+            message = entry.message
+            if isinstance(message, ShutdownRequestMessage) and not self._stale(message):
+                return True
+            if entry.problem != MOVED:
+                self._not_shutdown.add(file_name)
+        return False
+
+    def _stale(self, message: Message) -> bool:
+        """Sent before this process started: left from an earlier life of this agent (a
+        `team kill` it did not survive)."""
+        return message.created_at < self.record.started_at
 
     # --- a task --------------------------------------------------------------------------
 
