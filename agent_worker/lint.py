@@ -4,14 +4,11 @@ file written must also import."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
-from agent_worker.sandbox import sandbox_available, sandboxed
-from protocol.environment import scrubbed_environment
+from protocol.sandbox import Sandbox
 
 _HINTS = (
     ("unterminated string", "close the string with the same quote it opened with"),
@@ -70,35 +67,23 @@ def module_name(relative: str) -> str | None:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or None
 
 
-def import_check(workspace: Path, relative: str, timeout: float = 60.0) -> LintFailure | None:
-    """Import the module in a fresh interpreter with the workspace on the path."""
+def import_check(sandbox: Sandbox, relative: str, timeout: float = 60.0) -> LintFailure | None:
+    """Import the module in a fresh interpreter with the workspace on the path, in the
+    sandbox: importing runs the model's module code."""
     name = module_name(relative)
     if name is None:
         return None
-    # The model's module code runs here: no secrets in its environment, and the workspace's
-    # own venv when it has one (its dependencies are installed there).
-    env = {
-        **scrubbed_environment(os.environ),
-        "PYTHONPATH": str(workspace),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    venv_python = workspace / ".venv" / "bin" / "python"
+    # The workspace's own venv when it has one: its dependencies are installed there.
+    venv_python = sandbox.workspace / ".venv" / "bin" / "python"
     python = str(venv_python) if venv_python.exists() else sys.executable
-    argv = [python, "-c", f"import {name}"]
-    if sandbox_available():  # importing runs the model's module code
-        argv = sandboxed(argv, workspace)
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=workspace,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
+    done = sandbox.run(
+        [python, "-c", f"import {name}"],
+        timeout=timeout,
+        env={"PYTHONPATH": str(sandbox.workspace), "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    if done.timed_out:
         return LintFailure(relative, None, f"importing {name} did not finish in {timeout:g}s")
-    if done.returncode == 0:
+    if done.ok:
         return None
-    last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+    last = (done.output.strip().splitlines() or ["failed"])[-1]
     return LintFailure(relative, None, f"import {name} failed: {last}")

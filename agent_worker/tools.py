@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from agent_worker.commands import run_command
 from agent_worker.lint import compile_check
 from agent_worker.paths import PathRefused, check_gitignore_edit, check_writable, resolve
 from protocol import Layout, TaskStatus, TaskStore, atomic_write_text, file_lock
 from protocol.agents import pid_alive
+from protocol.environment import is_secret_path
 from protocol.llm import ToolCall, ToolSpec
+from protocol.sandbox import Sandbox
 
 MAX_FILE_BYTES = 1_000_000
 MAX_READ_CHARS = 60_000
@@ -100,10 +101,15 @@ class Toolbox:
     on_event: Callable[[str, str], None] = lambda kind, detail: None
     should_stop: Callable[[], bool] = lambda: False
     written: list[str] = field(default_factory=list)
+    sandbox: Sandbox | None = None  # the team's policy; confined unless the user said not
 
     @property
     def workspace(self) -> Path:
         return self.layout.workspace
+
+    @property
+    def policy(self) -> Sandbox:
+        return self.sandbox or Sandbox(self.workspace)
 
     def specs(self) -> list[ToolSpec]:
         return [SPECS[name] for name in self.tools]
@@ -147,6 +153,13 @@ class Toolbox:
             raise PathRefused(".agents/ holds the team's state and settings, not project files")
         if not real.is_file():
             return f"ERROR: {relative} does not exist (list_files shows what does)"
+        if is_secret_path(relative):
+            self.on_event("refused", f"{relative}: a secret-looking file, withheld")
+            return (
+                f"WITHHELD: {relative} exists, but it looks like it holds secrets (keys, "
+                "tokens, passwords), so its content is not shown. Do not write secrets into "
+                "code; read them from the environment at run time."
+            )
         lines = real.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
         first = max(1, int(start))
         last = len(lines) if end in (None, "") else min(len(lines), int(str(end)))
@@ -225,8 +238,8 @@ class Toolbox:
 
     def _run_command(self, command: str) -> str:
         self.on_event("run", command)
-        result = run_command(
-            command, self.workspace, timeout=self.command_timeout, should_stop=self.should_stop
+        result = self.policy.shell(
+            command, timeout=self.command_timeout, should_stop=self.should_stop
         )
         if result.refused:
             self.on_event("refused", result.refused)

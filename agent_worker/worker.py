@@ -52,6 +52,7 @@ from protocol.mailbox import MOVED, read_entry
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
 from protocol.reports import ExplorationReport
 from protocol.roles import Role
+from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
 
 MODEL_ROLE: dict[AgentRole, Role] = {"builder": "build", "explorer": "explore", "tester": "test"}
 HEARTBEAT_SECONDS = 2.0
@@ -85,6 +86,7 @@ class Worker:
 
     def __post_init__(self) -> None:
         self.team = TeamInfo.read(self.layout.team_json)
+        self.sandbox = Sandbox(self.layout.workspace, confined=not self.team.unconfined)
         self.mailbox = Mailbox(self.layout, self.team.id)
         self.store = TaskStore(self.layout)
         self.view = View(self.name, self.layout.log_file(self.name))
@@ -116,6 +118,8 @@ class Worker:
                 self.receiver = receiver
                 self._set_state("idle")
                 self.view.event("info", f"{self.name} ({self.role}) ready, pid {os.getpid()}")
+                if not self.sandbox.confined:
+                    self.view.event("fail", UNCONFINED_NOTICE)
                 receiver.serve(stop=self.stop, max_idle=self.max_idle)
         except Stopping:
             pass  # an assignment arrived after the stop: it stays in the inbox
@@ -369,6 +373,7 @@ class Worker:
             may_write=may_write,
             on_event=self.view.event,
             should_stop=self._shutdown_pending,
+            sandbox=self.sandbox,
         )
 
     def _checks(self, written: list[str], owned: list[str]) -> list[FileCheck]:
@@ -381,7 +386,7 @@ class Worker:
                 checks.append(FileCheck(path=relative, ok=False, detail="missing"))
                 continue
             failure = compile_check(relative, path.read_text(encoding="utf-8", errors="replace"))
-            failure = failure or import_check(self.layout.workspace, relative)
+            failure = failure or import_check(self.sandbox, relative)
             ok = failure is None
             detail = "compiles and imports" if ok else (failure.message if failure else "")
             self.view.event("check" if ok else "fail", f"{relative}: {detail}")

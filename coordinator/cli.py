@@ -26,7 +26,7 @@ from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow
 from coordinator.lifecycle import kill_team
 from coordinator.tmux import socket_name
-from coordinator.up import UpError, launch, prepare
+from coordinator.up import UpError, choose_confinement, launch, prepare
 from coordinator.workspace import Team, init_workspace, open_team
 from protocol import (
     MESSAGE_TYPES,
@@ -381,6 +381,7 @@ def _launch(
     detach: bool,
     wait: bool,
     *,
+    unconfined: bool,
     resume: bool = False,
 ) -> NoReturn:
     """Start the team's coordinator (`team up`, `resume`, `demo`) and exit with its outcome."""
@@ -394,11 +395,27 @@ def _launch(
             detach=detach,
             wait=wait,
             say=lambda line: c.out.print(line, highlight=False),
+            unconfined=unconfined,
             resume=resume,
         )
     except UpError as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(code)
+
+
+no_sandbox_option = click.option(
+    "--no-sandbox",
+    is_flag=True,
+    help="Run the models' code (tests, commands, installs) WITHOUT the bubblewrap sandbox, "
+    "where it cannot work; every pane and `team status` then say so.",
+)
+
+
+def _confinement(no_sandbox: bool, command: str) -> bool:
+    try:
+        return choose_confinement(no_sandbox, command)
+    except UpError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def launch_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -431,6 +448,7 @@ def launch_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option(
             "--wait", is_flag=True, help="Block until done; exit 0 only if every criterion passes."
         ),
+        no_sandbox_option,
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -452,6 +470,7 @@ def up(
     runner: str,
     detach: bool,
     wait: bool,
+    no_sandbox: bool,
 ) -> None:
     """Set a team of agents to work on TASK in the workspace: explore, plan, build in
     parallel, verify, fix, until every Definition-of-Done criterion passes.
@@ -467,11 +486,12 @@ def up(
     text = (task_file.read() if task_file else task or "").strip()
     if not text:
         raise click.UsageError('say what to build: team up "<task>" or team up -f FILE')
+    unconfined = _confinement(no_sandbox, "team up")
     try:
         team = prepare(c.workspace, text)
     except UpError as exc:
         raise click.ClickException(str(exc)) from None
-    _launch(c, team, workers, max_iterations, runner, detach, wait)
+    _launch(c, team, workers, max_iterations, runner, detach, wait, unconfined=unconfined)
 
 
 @cli.command(short_help="Stop the team; everything stays on disk.")
@@ -503,7 +523,13 @@ def kill(c: Context, grace: float) -> None:
 @workspace_option
 @pass_context
 def resume(
-    c: Context, workers: int, max_iterations: int, runner: str, detach: bool, wait: bool
+    c: Context,
+    workers: int,
+    max_iterations: int,
+    runner: str,
+    detach: bool,
+    wait: bool,
+    no_sandbox: bool,
 ) -> None:
     """Start a new coordinator for the team in the workspace. It rebuilds its state from
     .agents/ (plan, tasks, memory), leaves running workers at their tasks, restarts dead ones,
@@ -514,6 +540,7 @@ def resume(
       team resume --wait
     """
     team = c.team()
+    unconfined = _confinement(no_sandbox, "team resume")
     coordinator = next((r for r in read_agents(team.layout) if r.name == "coordinator"), None)
     if is_running(coordinator):
         raise click.ClickException(
@@ -521,7 +548,9 @@ def resume(
         )
     info = team.info.model_copy(update={"status": TeamStatus.INITIALISED, "detail": "resuming"})
     info.write(team.layout.team_json)
-    _launch(c, team, workers, max_iterations, runner, detach, wait, resume=True)
+    _launch(
+        c, team, workers, max_iterations, runner, detach, wait, unconfined=unconfined, resume=True
+    )
 
 
 @cli.command(short_help="Attach to the team's tmux session.")
@@ -603,9 +632,16 @@ def logs(c: Context, agent: str, lines: int) -> None:
     default=None,
     help="Where to build the example (default: a new temp directory).",
 )
+@no_sandbox_option
 @pass_context
 def demo(
-    c: Context, runner: str, delay: float, detach: bool, wait: bool, demo_dir: Path | None
+    c: Context,
+    runner: str,
+    delay: float,
+    detach: bool,
+    wait: bool,
+    demo_dir: Path | None,
+    no_sandbox: bool,
 ) -> None:
     """Run the whole pipeline on a bundled example task, with a SCRIPTED model server standing
     in for a real one: explore, plan three modules, build them in parallel (one has a planted
@@ -616,6 +652,7 @@ def demo(
       team demo            # in tmux: watch the panes; Ctrl-b d to detach
       team demo --wait --runner subprocess
     """
+    unconfined = _confinement(no_sandbox, "team demo")
     workspace = demo_workspace(demo_dir)
     c.out.print(NOTICE, style="bold yellow", highlight=False)
     try:
@@ -625,7 +662,7 @@ def demo(
         c.out.print(f"workspace: {workspace}  scripted model: {url}", highlight=False)
     except (UpError, DemoError) as exc:
         raise click.ClickException(str(exc)) from None
-    _launch(c, team, 3, 3, runner, detach, wait)
+    _launch(c, team, 3, 3, runner, detach, wait, unconfined=unconfined)
 
 
 def main() -> None:

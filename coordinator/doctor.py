@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from protocol.config import Config
 from protocol.llm import ModelClient, ModelError
 from protocol.roles import ROLES, Role
+from protocol.sandbox import NO_SANDBOX_HINT, probe_sandbox
 
 
 @dataclass(frozen=True)
@@ -45,28 +46,16 @@ def check_tools() -> list[Check]:
 
 
 def check_sandbox() -> Check:
-    """bubblewrap must really start a sandbox here, not just be installed."""
-    if shutil.which("bwrap") is None:
-        return Check(
-            "sandbox",
-            False,
-            "bwrap not installed: commands run without a sandbox (apt-get install bubblewrap)",
-            needed=False,
-        )
-    command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "true"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check("sandbox", False, f"bwrap did not run: {exc}", needed=False)
-    if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-        return Check(
-            "sandbox",
-            False,
-            f"bwrap cannot start a sandbox here: {reason}; commands run without one",
-            needed=False,
-        )
-    return Check("sandbox", True, "bubblewrap works (no network, read-only system)", needed=False)
+    """bubblewrap must really start the team's sandbox policy here, not just be installed:
+    without it `team up` runs no model code (unless --no-sandbox)."""
+    probe = probe_sandbox()
+    if not probe.ok:
+        return Check("sandbox", False, f"{probe.problem}; {probe.fix}; {NO_SANDBOX_HINT}")
+    return Check(
+        "sandbox",
+        True,
+        "bubblewrap confines the models' code (workspace only, no network, no home, private /tmp)",
+    )
 
 
 def check_models(config: Config) -> list[Check]:

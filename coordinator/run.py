@@ -57,6 +57,7 @@ from protocol.messages import utc_now
 from protocol.plan import Plan
 from protocol.reports import RcaReport
 from protocol.roles import Role
+from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
 
 S = TaskStatus
 MAX_ATTEMPTS = 3
@@ -92,6 +93,7 @@ class Coordinator:
         self.store = TaskStore(self.layout)
         self.config = load_config(self.layout.config_toml)
         self.memory = Memory.load(self.layout.memory_json)
+        self.sandbox = Sandbox(self.layout.workspace, confined=not self.team.unconfined)
         self.spawned: dict[str, AgentRole] = {}
         self.stop_reason: str | None = None
         self.model_down: str | None = None
@@ -104,6 +106,8 @@ class Coordinator:
         """0 when every DoD criterion passes; 1 when the team stops short (the reason is in
         team.json and the pane)."""
         self._register("working")
+        if not self.sandbox.confined:
+            self.say("fail", UNCONFINED_NOTICE)
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
         try:
@@ -166,7 +170,7 @@ class Coordinator:
             self.say("info", f"iteration {iteration}: building {len(current)} tasks")
             self._build(current)
             self._set(TeamStatus.VERIFYING)
-            result = verify(self.layout.workspace, plan.dod)
+            result = verify(self.layout.workspace, plan.dod, sandbox=self.sandbox)
             if snapshot_files and self._regressed(result, iteration):
                 result = self._roll_back(result, plan, iteration - 1, snapshot_files)
             git.commit_all(self.layout.workspace, f"agent-team iteration {iteration}")
@@ -436,7 +440,7 @@ class Coordinator:
                 break
             current = (self.layout.workspace / relative).read_bytes()
             snapshots.rollback(self.layout, snapshot, [relative])
-            trial = verify(self.layout.workspace, plan.dod)
+            trial = verify(self.layout.workspace, plan.dod, sandbox=self.sandbox)
             if _passing(trial) > _passing(result):
                 self.say("info", f"rolled back {relative}: the retry broke what passed")
                 result = trial

@@ -21,12 +21,28 @@ from coordinator.workspace import Team, init_workspace
 from protocol import COORDINATOR, TeamInfo, TeamStatus
 from protocol.agents import is_running, read_agent
 from protocol.messages import utc_now
+from protocol.sandbox import NO_SANDBOX_HINT, UNCONFINED_NOTICE, probe_sandbox
 
 FINISHED = {TeamStatus.DONE, TeamStatus.FAILED, TeamStatus.STOPPED}
 
 
 class UpError(Exception):
     """`team up` cannot start; the message says what to do."""
+
+
+def choose_confinement(no_sandbox: bool, command: str = "team up") -> bool:
+    """Whether the team runs unconfined: only when the user said so. Without a working
+    sandbox and without --no-sandbox, `UpError` says why and how to fix it."""
+    if no_sandbox:
+        return True
+    probe = probe_sandbox()
+    if not probe.ok:
+        raise UpError(
+            f"{command} runs the models' code only in a sandbox, and there is none: "
+            f"{probe.problem}.\nFix: {probe.fix};\n{NO_SANDBOX_HINT} "
+            "(`team doctor` checks it)."
+        )
+    return False
 
 
 def coordinator_command(
@@ -146,10 +162,15 @@ def launch(
     detach: bool,
     wait: bool,
     say: Callable[[str], None],
+    unconfined: bool = False,
     resume: bool = False,
 ) -> int:
     """Start the coordinator; attach (tmux, on a terminal), return, or wait. The exit code:
     0 when the team met its Definition of Done (or was left running), 1 otherwise."""
+    info = TeamInfo.read(team.layout.team_json).model_copy(update={"unconfined": unconfined})
+    info.write(team.layout.team_json)
+    if unconfined:
+        say(UNCONFINED_NOTICE)
     command = coordinator_command(team.layout.workspace, workers, max_iterations, runner)
     alive: Callable[[], bool]
     if runner == "tmux":

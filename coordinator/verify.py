@@ -4,19 +4,23 @@ its tests, and check each Definition-of-Done criterion by its type."""
 
 from __future__ import annotations
 
+import json
 import os
-import shlex
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from protocol.environment import scrubbed_environment
+from coordinator.install import python_install
 from protocol.plan import DodCriterion, VerificationType
+from protocol.sandbox import Sandbox, SandboxUnavailable
 
 SKIPPED_DIRS = frozenset({".git", ".agents", ".venv", "venv", "node_modules", "__pycache__"})
-OUTPUT_LIMIT = 6_000
+OUTPUT_LIMIT = 12_000
+PYTEST = ("-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider")
+PIP_INSTALL = ("-m", "pip", "install", "-q", "--disable-pip-version-check")
+FETCH_NOTE = "[fetch from the package registry: confined to the workspace, with network]"
+BUILD_NOTE = "[the workspace's own packaging: confined to the workspace, offline]"
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,6 @@ class Verification:
         return "\n\n".join(parts)
 
 
-def _tail(text: str) -> str:
-    return text if len(text) <= OUTPUT_LIMIT else "[... cut ...]\n" + text[-OUTPUT_LIMIT:]
-
-
 def python_files(workspace: Path) -> list[str]:
     found = []
     for root, dirs, files in os.walk(workspace):
@@ -79,92 +79,75 @@ def compile_all(workspace: Path) -> Step:
 
 
 class Runner:
-    """Runs commands for one verification: the workspace's venv when it declares
-    dependencies, else this interpreter; the workspace on the import path."""
+    """Runs one verification's steps, every one that executes the models' code through the
+    sandbox (`protocol.sandbox`): the workspace's venv when it declares dependencies, else
+    this interpreter; the workspace on the import path."""
 
-    def __init__(self, workspace: Path, timeout: float = 300.0) -> None:
-        self.workspace = workspace
+    def __init__(self, sandbox: Sandbox, timeout: float = 300.0) -> None:
+        self.sandbox = sandbox
+        self.workspace = sandbox.workspace
         self.timeout = timeout
         self.python = sys.executable
 
-    def sandboxed(self, argv: list[str], timeout: float | None = None) -> tuple[int, str]:
-        """Model-written code (tests, imports, DoD commands) runs under the workers' rails and
-        sandbox, through their own entry point: this package never imports theirs."""
-        limit = timeout or self.timeout
-        return self.run(
-            [
-                sys.executable,
-                "-m",
-                "agent_worker.commands",
-                "--workspace",
-                str(self.workspace),
-                "--timeout",
-                str(limit),
-                "--",
-                shlex.join(argv),
-            ],
-            timeout=limit + 30,
+    def run(
+        self, argv: list[str], timeout: float | None = None, *, network: bool = False
+    ) -> tuple[int, str]:
+        """Model-written code (tests, imports, installs, DoD commands) runs in the sandbox,
+        without secrets in its environment."""
+        done = self.sandbox.run(
+            argv,
+            timeout=timeout or self.timeout,
+            network=network,
+            env={"PYTHONPATH": str(self.workspace), "PYTHONDONTWRITEBYTECODE": "1"},
+            output_limit=OUTPUT_LIMIT,
         )
-
-    def run(self, argv: list[str], timeout: float | None = None) -> tuple[int, str]:
-        env = {
-            **scrubbed_environment(os.environ),
-            "PYTHONPATH": str(self.workspace),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=self.workspace,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout or self.timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout
-            return 124, f"{out or ''}\n[stopped after {timeout or self.timeout:g}s]"
-        except OSError as exc:
-            return 127, str(exc)
-        return done.returncode, _tail(done.stdout + done.stderr)
+        return (124 if done.timed_out else (done.exit_code or 0)), done.output
 
     def install(self) -> Step | None:
-        """Install what the workspace declares into its .venv (made once, kept)."""
-        ws = self.workspace
-        declared = [
-            n for n in ("requirements.txt", "pyproject.toml", "setup.py") if (ws / n).is_file()
-        ]
-        if not declared:
+        """Install what the workspace declares into its .venv (made once, kept): first what
+        the package registry provides (with the network), then the workspace's own packaging,
+        where its setup.py runs (offline). See coordinator/install.py."""
+        plan = python_install(self.workspace)
+        if plan is None:
             return None
-        venv = ws / ".venv"
+        venv = self.workspace / ".venv"
         python = venv / "bin" / "python"
-        output = []
+        output = [*plan.problems]
         if not python.exists():
             code, out = self.run([sys.executable, "-m", "venv", str(venv)])
             if code:
                 return Step("install", False, f"could not create {venv}:\n{out}")
-            code, out = self.run([str(python), "-m", "pip", "install", "-q", "pytest"])
-            output.append(out)
-            if code:
-                return Step("install", False, f"could not install pytest into {venv}:\n{out}")
         self.python = str(python)
-        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        if "requirements.txt" in declared:
-            code, out = self.run([*pip, "-r", "requirements.txt"])
-        else:
-            code, out = self.run([*pip, "-e", "."])
-        output.append(out)
-        return Step("install", code == 0, "\n".join(o for o in output if o.strip()))
+        code, out = self.run([str(python), *PIP_INSTALL, *plan.fetch], network=True)
+        output.append(f"{FETCH_NOTE}\n{out}".strip())
+        if code:
+            return Step("install", False, "\n".join(output))
+        if plan.build:
+            offline = [str(python), *PIP_INSTALL, "--no-index", "--no-build-isolation"]
+            code, out = self.run([*offline, *plan.build])
+            output.append(f"{BUILD_NOTE}\n{out}".strip())
+        return Step("install", code == 0, "\n".join(output))
 
-    def npm_install(self) -> Step | None:
-        """A workspace with a package.json gets its packages installed with npm."""
-        if not (self.workspace / "package.json").is_file():
-            return None
+    def npm(self) -> list[Step]:
+        """A workspace with a package.json gets its packages fetched with npm (with the
+        registry, no scripts run), then its and their install scripts run (offline), and its
+        `npm test` when it has a test script (offline)."""
+        manifest = self.workspace / "package.json"
+        if not manifest.is_file():
+            return []
         if shutil.which("npm") is None:
-            return Step("npm install", False, "package.json needs npm, which is not installed")
-        code, out = self.run(["npm", "install", "--no-audit", "--no-fund"], timeout=600)
-        return Step("npm install", code == 0, out)
+            return [Step("npm install", False, "package.json needs npm, which is not installed")]
+        fetch = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund"]
+        code, out = self.run(fetch, 600, network=True)
+        output = f"{FETCH_NOTE}\n{out}"
+        if code == 0:
+            code, out = self.run(["npm", "rebuild", "--no-audit", "--no-fund"], 600)
+            output += f"\n{BUILD_NOTE}\n{out}"
+        steps = [Step("npm install", code == 0, output)]
+        if code == 0 and _has_npm_test(manifest):
+            code, out = self.run(["npm", "test"])
+            steps.append(Step("npm test", code == 0, out))
+        return steps
 
     def tests(self) -> Step | None:
         has_tests = any(
@@ -173,11 +156,9 @@ class Runner:
         )
         if not has_tests:
             return None
-        code, out = self.run(
-            [self.python, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider"]
-        )
+        code, out = self.run([self.python, *PYTEST])
         if code == 5:  # pytest found no tests it could collect: try unittest
-            code, out = self.sandboxed([self.python, "-m", "unittest", "discover", "-v"])
+            code, out = self.run([self.python, "-m", "unittest", "discover", "-v"])
         return Step("tests", code == 0, out)
 
     def criterion(self, criterion: DodCriterion) -> CriterionResult:
@@ -190,50 +171,63 @@ class Runner:
             module = target.removesuffix(".py").replace("/", ".")
             if not all(part.isidentifier() for part in module.split(".")):
                 return CriterionResult(criterion.id, False, f"{target!r} is not a module name")
-            code, out = self.sandboxed([self.python, "-c", f"import {module}"], timeout=60)
+            code, out = self.run([self.python, "-c", f"import {module}"], timeout=60)
             return CriterionResult(criterion.id, code == 0, out.strip() or f"import {module} ok")
         if kind == VerificationType.TEST:
-            argv = [self.python, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider"]
+            argv = [self.python, *PYTEST]
             if target:
                 if target.startswith("-") or not self._inside(target):
                     return CriterionResult(
                         criterion.id, False, f"{target!r} is not a test file in the workspace"
                     )
                 argv.append(target)
-            code, out = self.sandboxed(argv)
+            code, out = self.run(argv)
             summary = out.strip().splitlines()[-1] if out.strip() else f"exit {code}"
             return CriterionResult(
                 criterion.id, code == 0, summary if code == 0 else f"{summary}\n{out}"
             )
-        # A command from the plan is a model's text: it runs under the workers' rails and
-        # sandbox, through their own entry point (this package never imports theirs).
-        code, out = self.run(
-            [
-                sys.executable,
-                "-m",
-                "agent_worker.commands",
-                "--workspace",
-                str(self.workspace),
-                "--",
-                target,
-            ]
-        )
-        return CriterionResult(criterion.id, code == 0, out.strip() or f"exit {code}")
+        # A command from the plan is a model's text: the rails' advice, then the sandbox.
+        done = self.sandbox.shell(target, timeout=self.timeout)
+        if done.refused:
+            return CriterionResult(criterion.id, False, f"refused: {done.refused}")
+        code = 124 if done.timed_out else (done.exit_code or 0)
+        return CriterionResult(criterion.id, code == 0, done.output.strip() or f"exit {code}")
 
     def _inside(self, target: str) -> bool:
         real = (self.workspace / target).resolve()
         return real.is_relative_to(self.workspace.resolve()) and real.exists()
 
 
-def verify(workspace: Path, dod: list[DodCriterion], *, timeout: float = 300.0) -> Verification:
+def _has_npm_test(manifest: Path) -> bool:
+    """Whether package.json has a test script other than npm's placeholder."""
+    try:
+        scripts = json.loads(manifest.read_text(encoding="utf-8")).get("scripts") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    script = scripts.get("test", "") if isinstance(scripts, dict) else ""
+    return isinstance(script, str) and bool(script.strip()) and "no test specified" not in script
+
+
+def verify(
+    workspace: Path,
+    dod: list[DodCriterion],
+    *,
+    sandbox: Sandbox | None = None,
+    timeout: float = 300.0,
+) -> Verification:
+    """Verify `workspace` against `dod`; the models' code runs under `sandbox` (confined in
+    the workspace unless the user chose --no-sandbox)."""
     result = Verification()
     compiled = compile_all(workspace)
     result.steps.append(compiled)
     if not compiled.passed:  # fail fast: nothing else means anything
         return result
-    runner = Runner(workspace, timeout)
-    for step in (runner.install(), runner.npm_install(), runner.tests()):
-        if step is not None:
-            result.steps.append(step)
-    result.criteria = [runner.criterion(c) for c in dod]
+    runner = Runner(sandbox or Sandbox(workspace), timeout)
+    try:
+        for step in (runner.install(), *runner.npm(), runner.tests()):
+            if step is not None:
+                result.steps.append(step)
+        result.criteria = [runner.criterion(c) for c in dod]
+    except SandboxUnavailable as exc:  # nothing of the models' runs unconfined by accident
+        result.steps.append(Step("sandbox", False, str(exc)))
     return result

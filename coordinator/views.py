@@ -11,6 +11,7 @@ from rich.text import Text
 from coordinator.inbox_watch import entry_time
 from protocol import InboxEntry, Task, TaskStatus, TeamInfo, summarize
 from protocol.agents import AgentRecord
+from protocol.sandbox import UNCONFINED_NOTICE
 
 STATUS_STYLE = {
     TaskStatus.PENDING: "dim",
@@ -84,6 +85,8 @@ def team_header(info: TeamInfo) -> Text:
     header = Text()
     header.append(f"team {info.id}", style="bold")
     header.append(f"  status {info.status.value}  iteration {info.iteration}")
+    if info.unconfined:
+        header.append(f"\n{UNCONFINED_NOTICE}", style="bold red")
     if info.detail:
         header.append(f"\n{info.detail}", style="red" if info.status.value == "failed" else "")
     if info.task:

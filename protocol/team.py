@@ -45,6 +45,8 @@ class TeamInfo(BaseModel):
     iteration: int = Field(default=0, ge=0)
     status: TeamStatus = TeamStatus.INITIALISED
     detail: str = ""  # what the team is doing now, or why it stopped
+    # The user passed --no-sandbox: model code runs unconfined, and every view says so.
+    unconfined: bool = False
     created_at: datetime = Field(default_factory=utc_now)
 
     @classmethod

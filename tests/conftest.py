@@ -43,3 +43,20 @@ def _no_user_workspace_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEAM_WORKSPACE", raising=False)
     monkeypatch.setenv("PYTHONUNBUFFERED", "1")
     assert "TEAM_WORKSPACE" not in os.environ
+
+
+BROKEN_BWRAP = """#!/bin/sh
+echo "bwrap: setting up uid map: Permission denied" >&2
+exit 1
+"""
+
+
+def broken_bwrap_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A `bwrap` first on PATH that fails as it does where user namespaces are off."""
+    folder = tmp_path / "broken-bwrap"
+    folder.mkdir()
+    fake = folder / "bwrap"
+    fake.write_text(BROKEN_BWRAP)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return folder

@@ -1,6 +1,7 @@
-"""Safety rails for `run_command`: refuse destructive commands, with a reason the model can
-act on. Pure functions: they decide, `commands.py` runs. They are a first layer: the sandbox
-(sandbox.py) is the second, and catches what a spelling slips past them.
+"""Safety rails for a model's command lines (a worker's `run_command`, a DoD `command`):
+refuse destructive commands with a reason the model can act on. Pure functions: they decide,
+`sandbox.py` runs. They are advice, not the wall: the sandbox is the wall, and stops what a
+spelling slips past them (`x=rm; $x -rf /`, `python3 -c "shutil.rmtree(...)"`).
 
 A command line is split into simple commands at `;`, `&&`, `||`, `|`, `&`, newlines and
 parentheses; shell keywords (`if`, `then`, `{`, `!` ...), variable assignments and

@@ -1,0 +1,298 @@
+"""The one way to run what a model wrote (DESIGN §9): tests, DoD criteria, import checks,
+installs of declared dependencies, worker commands. One policy, in bubblewrap:
+
+- the workspace (and its venv) writable; its `.git` read-only and the team's `.agents/` hidden;
+- the rest of the filesystem read-only; `/tmp`, `/var/tmp`, `/run` and the home directories
+  replaced by empty private ones (this Python and the tools on PATH that live there stay
+  visible, read-only), so keys, tokens and other users' sockets are out of sight;
+- no network (the install step alone may reach the package registry), no capabilities, its own
+  process, IPC and host namespaces, a new terminal session;
+- an allow-listed environment, a timeout that kills every process of the command, and an
+  output cap that holds memory to the cap however much the command prints.
+
+Where bubblewrap cannot start, nothing runs: `SandboxUnavailable` says why and what to do,
+unless the user chose `--no-sandbox`, and then every view says so (`Sandbox.confined`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from protocol.environment import model_environment
+from protocol.rails import Rails
+
+OUTPUT_LIMIT = 20_000
+HIDDEN_DIRS = ("/tmp", "/var/tmp", "/run", "/root", "/home")
+INSTALL_FIX = "install it: apt-get install bubblewrap (or your system's package)"
+NAMESPACE_FIX = (
+    "bubblewrap needs user namespaces: `sysctl -w kernel.unprivileged_userns_clone=1` "
+    "(Debian), `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 24.04+), "
+    "or, in a container, run it with the permission to create namespaces"
+)
+NO_SANDBOX_HINT = "or pass --no-sandbox to run the models' code unconfined, at your own risk"
+UNCONFINED_NOTICE = "UNCONFINED (--no-sandbox): the models' code runs without a sandbox"
+
+
+class SandboxUnavailable(Exception):
+    """bubblewrap cannot confine model code here; the message says why and what to do."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"no sandbox: {problem}; {fix}")
+        self.problem = problem
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class SandboxProbe:
+    """Whether the sandbox really starts here, and if not the exact error and the fix."""
+
+    ok: bool
+    problem: str = ""
+    fix: str = ""
+
+    def require(self) -> None:
+        if not self.ok:
+            raise SandboxUnavailable(self.problem, self.fix)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int | None
+    output: str
+    timed_out: bool = False
+    stopped: bool = False  # ended because the caller asked (a shutdown), not by a timeout
+    refused: str | None = None  # the rails' reason, when the command never ran
+    confined: bool = True
+    network: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def for_model(self) -> str:
+        if self.refused:
+            return f"REFUSED: {self.refused}"
+        head = "TIMED OUT" if self.timed_out else f"exit code {self.exit_code}"
+        return f"{head}\n{self.output}" if self.output else head
+
+
+def probe_sandbox() -> SandboxProbe:
+    """Start the real policy once (per bwrap binary) on `true` and report what happened."""
+    return _probe(shutil.which("bwrap"))
+
+
+@functools.cache
+def _probe(bwrap: str | None) -> SandboxProbe:
+    if bwrap is None:
+        return SandboxProbe(False, "bwrap (bubblewrap) is not installed", INSTALL_FIX)
+    with tempfile.TemporaryDirectory(prefix="agent-team-probe-") as scratch:
+        argv = Sandbox(Path(scratch)).command(["true"], network=False)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return SandboxProbe(False, f"bwrap did not run: {exc}", NAMESPACE_FIX)
+    if done.returncode != 0:
+        error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+        problem = f"bwrap cannot start a sandbox here: {error or f'exit {done.returncode}'}"
+        return SandboxProbe(False, problem, NAMESPACE_FIX)
+    return SandboxProbe(True)
+
+
+def _under_hidden(path: Path) -> bool:
+    return any(path.is_relative_to(hidden) for hidden in HIDDEN_DIRS)
+
+
+def _visible_python() -> list[str]:
+    """What must stay visible inside the hidden directories: this Python (its prefixes, its
+    import path, the real interpreter), read-only. Other tools installed in a home directory
+    stay out of sight with the rest of it."""
+    candidates = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        str(Path(sys.executable).parent),
+        str(Path(sys.executable).resolve().parent),
+        *sys.path,
+    }
+    found = set()
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            real = Path(candidate).resolve()
+            if _under_hidden(real):
+                found.add(str(real))
+    # Parents before children, so that a nested bind is not hidden by its parent's.
+    return sorted(found, key=lambda p: (p.count("/"), p))
+
+
+def search_path(workspace: Path, path: str, *, confined: bool) -> str:
+    """PATH for model code: the workspace's venv, then this Python's (so `python` and
+    `pytest` are the team's), then the PATH entries that are visible in the sandbox."""
+    first = [str(workspace / ".venv" / "bin"), str(Path(sys.executable).parent)]
+    rest = [
+        entry
+        for entry in path.split(os.pathsep)
+        if entry and not (confined and _under_hidden(Path(entry).resolve()))
+    ]
+    visible_python = {str(Path(p)) for p in first}
+    return os.pathsep.join(dict.fromkeys([*first, *(e for e in rest if e not in visible_python)]))
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The sandbox policy for one workspace. `confined=False` only when the user passed
+    `--no-sandbox`: then commands run as they are, with the same environment, timeout and cap."""
+
+    workspace: Path
+    confined: bool = True
+
+    def command(self, argv: Sequence[str], *, network: bool) -> list[str]:
+        """`argv` wrapped in bwrap under this policy."""
+        root = str(self.workspace.resolve())
+        options: list[tuple[str, ...]] = [("--ro-bind", "/", "/"), ("--dev", "/dev")]
+        options += [("--proc", "/proc")]
+        options += [("--tmpfs", d) for d in HIDDEN_DIRS if Path(d).is_dir()]
+        if network and Path("/run/systemd/resolve").is_dir():  # resolv.conf may point there
+            options.append(("--ro-bind", "/run/systemd/resolve", "/run/systemd/resolve"))
+        options += [("--ro-bind", path, path) for path in _visible_python()]
+        options.append(("--bind", root, root))
+        git = Path(root, ".git")
+        if git.exists():  # the team's history: read, never rewritten by model code
+            options.append(("--ro-bind", str(git), str(git)))
+        agents = Path(root, ".agents")
+        if agents.is_dir():  # the team's state and settings (API keys): not even read
+            options += [("--tmpfs", str(agents)), ("--remount-ro", str(agents))]
+        options += [
+            ("--unshare-all",),  # user (where possible), pid, ipc, uts, cgroup, net
+            *([("--share-net",)] if network else []),
+            # No capabilities: root in the sandbox cannot remount the read-only filesystem.
+            ("--cap-drop", "ALL"),
+            ("--die-with-parent",),
+            ("--new-session",),  # no TIOCSTI into the user's terminal
+            ("--chdir", root),
+        ]
+        return ["bwrap", *(word for option in options for word in option), "--", *argv]
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        network: bool = False,
+        env: Mapping[str, str] | None = None,
+        output_limit: int = OUTPUT_LIMIT,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> RunResult:
+        """Run `argv` in the workspace under the policy; `env` adds to the allow-listed
+        environment. Raises `SandboxUnavailable` when confined and bwrap cannot start."""
+        if self.confined:
+            probe_sandbox().require()
+            full = self.command(argv, network=network)
+        else:
+            full = list(argv)
+        environment = model_environment(os.environ, registry=network)
+        environment["PATH"] = search_path(
+            self.workspace, environment.get("PATH", os.defpath), confined=self.confined
+        )
+        environment.update(env or {})
+        try:
+            process = subprocess.Popen(
+                full,
+                cwd=self.workspace,
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, so a timeout ends all of it
+            )
+        except OSError as exc:
+            return RunResult(127, f"{argv[0]}: {exc}", confined=self.confined, network=network)
+        capture = _Capture(output_limit)
+        assert process.stdout is not None
+        reader = threading.Thread(target=capture.drain, args=(process.stdout,), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + timeout
+        ended = ""
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                ended = f"[the command was stopped after {timeout:g}s]"
+            elif should_stop():  # a shutdown is honoured even in the middle of a long command
+                ended = "[the command was stopped: the agent is shutting down]"
+            if ended:
+                _kill_group(process.pid)
+                break
+            time.sleep(0.05)
+        process.wait()
+        reader.join(5)
+        text = capture.text()
+        if ended:
+            text = f"{text}\n{ended}" if text else ended
+        return RunResult(
+            None if ended else process.returncode,
+            text,
+            timed_out=ended.startswith("[the command was stopped after"),
+            stopped=bool(ended) and not ended.startswith("[the command was stopped after"),
+            confined=self.confined,
+            network=network,
+        )
+
+    def shell(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> RunResult:
+        """A model's command line: refused with a reason when the rails see harm (advice for
+        the model), else `sh -c` under the policy (the wall)."""
+        reason = Rails(self.workspace).refusal(command)
+        if reason:
+            return RunResult(None, "", refused=reason, confined=self.confined)
+        return self.run(["sh", "-c", command], timeout=timeout, should_stop=should_stop)
+
+
+def _kill_group(pid: int) -> None:
+    # bwrap's child is in a session of its own; --die-with-parent ends it with bwrap.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+class _Capture:
+    """A command's output, holding at most `limit` characters: the first half and a rolling
+    last half, with the size of what was cut between them."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = max(1, limit // 2)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.cut = 0
+
+    def drain(self, stream: IO[bytes]) -> None:
+        while chunk := os.read(stream.fileno(), 65536):
+            room = self.half - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            self.tail += chunk
+            if len(self.tail) > self.half:
+                self.cut += len(self.tail) - self.half
+                del self.tail[: len(self.tail) - self.half]
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", "replace")
+        tail = self.tail.decode("utf-8", "replace")
+        if self.cut:
+            return f"{head}\n[... {self.cut} bytes of output cut ...]\n{tail}"
+        return head + tail
