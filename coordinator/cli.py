@@ -26,8 +26,8 @@ from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow
 from coordinator.lifecycle import kill_team
 from coordinator.tmux import socket_name
-from coordinator.up import UpError, choose_confinement, launch, prepare
-from coordinator.workspace import Team, init_workspace, open_team
+from coordinator.up import UpError, choose_confinement, launch, placement, prepare
+from coordinator.workspace import Team, init_workspace, open_team, team_workspace
 from protocol import (
     MESSAGE_TYPES,
     USER,
@@ -60,7 +60,7 @@ class Context:
 
     def team(self) -> Team:
         try:
-            return open_team(self.workspace)
+            return open_team(team_workspace(self.workspace))
         except (NotATeamWorkspace, TeamFileError) as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -418,6 +418,12 @@ def _confinement(no_sandbox: bool, command: str) -> bool:
         raise click.ClickException(str(exc)) from None
 
 
+def _say_placement(c: Context, team: Team) -> None:
+    if team.info.repository is not None:
+        for line in placement(team.info.repository, team.layout.workspace):
+            c.out.print(line, highlight=False)
+
+
 def launch_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options `team up` and `team resume` share."""
     decorators = [
@@ -491,6 +497,7 @@ def up(
         team = prepare(c.workspace, text)
     except UpError as exc:
         raise click.ClickException(str(exc)) from None
+    _say_placement(c, team)
     _launch(c, team, workers, max_iterations, runner, detach, wait, unconfined=unconfined)
 
 
@@ -657,11 +664,12 @@ def demo(
     c.out.print(NOTICE, style="bold yellow", highlight=False)
     try:
         team = prepare(workspace, DEMO_TASK)
-        url = start_scripted_model(workspace, delay)
-        write_demo_config(workspace, url)
+        url = start_scripted_model(team.layout.workspace, delay)
+        write_demo_config(team.layout.workspace, url)
         c.out.print(f"workspace: {workspace}  scripted model: {url}", highlight=False)
     except (UpError, DemoError) as exc:
         raise click.ClickException(str(exc)) from None
+    _say_placement(c, team)
     _launch(c, team, 3, 3, runner, detach, wait, unconfined=unconfined)
 
 

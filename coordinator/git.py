@@ -1,42 +1,254 @@
-"""The workspace's git repository: created when missing, a commit around each iteration."""
+"""The team and git (DESIGN §9). In a directory that is not in a repository the team makes one
+and works in place. In the user's repository it never touches the user's branch, index,
+working tree or `.gitignore`: it works on a branch of its own (`team/<id>`) in a worktree kept
+inside the repository's git directory, and commits only its own files, never ignored or
+secret-looking ones. Every git command here runs without hooks."""
 
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
-IGNORED = (".agents/", ".venv/", "venv/", "__pycache__/")
-_IDENTITY = ["-c", "user.name=agent-team", "-c", "user.email=agent-team@localhost"]
+from protocol.environment import is_secret_path
+from protocol.team import RepositoryMode
+
+# The team's own ignores, kept in .git/info/exclude (never in a .gitignore).
+OWN_EXCLUDES = (".agents/", ".venv/", "venv/", "__pycache__/", "node_modules/")
+WORKTREE_EXCLUDES = (".agents/",)
+NEVER_COMMITTED_DIRS = frozenset(
+    {".agents", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".git"}
+)
+_SAFE = [
+    "-c",
+    "core.hooksPath=/dev/null",  # the user's hooks (and any a model planted) never run
+    "-c",
+    "commit.gpgsign=false",
+    "-c",
+    "user.name=agent-team",
+    "-c",
+    "user.email=agent-team@localhost",
+]
+EMPTY_START = "agent-team: an empty start (the repository had no commits)"
 
 
-def _git(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+class GitError(Exception):
+    """A git command the team needs failed; the message has git's own words."""
+
+
+def _git(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["git", *_IDENTITY, *args], cwd=workspace, capture_output=True, text=True, timeout=60
+        # Paths are paths, never pathspec magic or globs; git status never rewrites the index.
+        ["git", "--no-optional-locks", "--literal-pathspecs", *_SAFE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
     )
 
 
-def ensure_repository(workspace: Path) -> bool:
-    """`git init` when the workspace is not in a repository, and a .gitignore that keeps the
-    team's state and the venvs out of git. Returns whether a repository was created."""
+def _checked(cwd: Path, *args: str, stdin: str | None = None) -> str:
+    done = _git(cwd, *args, stdin=stdin)
+    if done.returncode != 0:
+        raise GitError(f"git {args[0]} failed in {cwd}: {done.stderr.strip() or done.stdout}")
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class RepoFacts:
+    """What git says of a directory the user named (which may not exist yet)."""
+
+    directory: Path
+    top: Path | None = None  # the enclosing work tree, or None
+    relative: str = ""  # the directory, relative to `top`
+    ignored: bool = False  # the enclosing repository ignores it
+    head: str | None = None  # the checked-out commit, None when there is none yet
+    branch: str | None = None  # the checked-out branch, None when detached
+    common_dir: Path | None = None
+
+
+def repo_facts(directory: Path) -> RepoFacts:
+    directory = directory.absolute()
+    existing = directory
+    while not existing.is_dir():
+        existing = existing.parent
+    missing = directory.relative_to(existing).as_posix()
+    inside = _git(existing, "rev-parse", "--show-toplevel", "--show-prefix", "--git-common-dir")
+    if inside.returncode != 0:
+        return RepoFacts(directory)
+    top, prefix, common = [*inside.stdout.splitlines(), "", "", ""][:3]
+    relative = PurePosixPath(prefix, missing if missing != "." else "").as_posix().strip("/")
+    relative = "" if relative == "." else relative
+    ignored = bool(relative) and _git(Path(top), "check-ignore", "-q", relative).returncode == 0
+    head = _git(existing, "rev-parse", "--verify", "-q", "HEAD^{commit}").stdout.strip() or None
+    branch = _git(existing, "symbolic-ref", "-q", "--short", "HEAD").stdout.strip() or None
+    return RepoFacts(
+        directory,
+        Path(top),
+        relative,
+        ignored,
+        head,
+        branch,
+        (existing / common).resolve(),
+    )
+
+
+def choose_mode(facts: RepoFacts, team_in_place: bool) -> RepositoryMode:
+    """In place when a team already works there or no repository of the user's holds the
+    directory; otherwise a worktree of the user's repository."""
+    if team_in_place or facts.top is None or facts.ignored:
+        return RepositoryMode.OWN
+    return RepositoryMode.WORKTREE
+
+
+# --- a repository of the team's own -------------------------------------------------------
+
+
+def init_own(workspace: Path) -> bool:
+    """`git init` when the directory is not a repository of its own yet, with the team's
+    ignores in .git/info/exclude. Returns whether a repository was created."""
     created = False
-    if _git(workspace, "rev-parse", "--is-inside-work-tree").returncode != 0:
+    if not (workspace / ".git").exists():
         done = _git(workspace, "init", "-q")
         if done.returncode != 0:
-            raise RuntimeError(f"git init failed in {workspace}: {done.stderr.strip()}")
+            raise GitError(f"git init failed in {workspace}: {done.stderr.strip()}")
         created = True
-    ignore = workspace / ".gitignore"
-    lines = ignore.read_text().splitlines() if ignore.exists() else []
-    missing = [entry for entry in IGNORED if entry not in lines]
-    if missing:
-        ignore.write_text("\n".join([*lines, *missing]) + "\n")
+    add_excludes(
+        Path(_checked(workspace, "rev-parse", "--git-common-dir")), OWN_EXCLUDES, workspace
+    )
     return created
 
 
-def commit_all(workspace: Path, message: str) -> str | None:
-    """Commit everything (what .gitignore allows); the new commit's id, or None when nothing
-    changed."""
-    _git(workspace, "add", "-A", ".")
-    done = _git(workspace, "commit", "-q", "-m", message)
+def add_excludes(common_dir: Path, entries: tuple[str, ...], cwd: Path) -> None:
+    exclude = (cwd / common_dir).resolve() / "info" / "exclude"
+    lines = exclude.read_text().splitlines() if exclude.exists() else []
+    missing = [entry for entry in entries if entry not in lines]
+    if missing:
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        header = ["# agent-team's own state"] if "# agent-team's own state" not in lines else []
+        exclude.write_text("\n".join([*lines, *header, *missing]) + "\n")
+
+
+# --- a worktree of the user's repository ----------------------------------------------------
+
+
+def branch_name(team_id: str) -> str:
+    return f"team/{team_id}"
+
+
+def worktrees_dir(common_dir: Path) -> Path:
+    """Inside the git directory: nothing appears in the user's working tree."""
+    return common_dir / "agent-team" / "worktrees"
+
+
+def create_worktree(facts: RepoFacts, team_id: str) -> tuple[Path, str, str]:
+    """The team's branch from the user's current commit (an empty commit when there is none)
+    and a worktree of it. Returns (the team's workspace in it, the branch, the base commit).
+    The user's HEAD, index and files are not touched."""
+    assert facts.top is not None and facts.common_dir is not None
+    top = facts.top
+    base = facts.head
+    if base is None:
+        empty_tree = _checked(top, "hash-object", "-t", "tree", "--stdin", "-w", stdin="")
+        base = _checked(top, "commit-tree", empty_tree, "-m", EMPTY_START)
+    branch = branch_name(team_id)
+    _checked(top, "branch", branch, base)
+    worktree = worktrees_dir(facts.common_dir) / team_id
+    worktree.parent.mkdir(parents=True, exist_ok=True)
+    _checked(top, "worktree", "add", "-q", str(worktree), branch)
+    add_excludes(facts.common_dir, WORKTREE_EXCLUDES, top)
+    workspace = worktree / facts.relative if facts.relative else worktree
+    workspace.mkdir(parents=True, exist_ok=True)
+    return workspace, branch, base
+
+
+def team_worktrees(facts: RepoFacts) -> list[Path]:
+    """The team workspaces made for this directory in the user's repository, oldest first
+    by their worktrees' names (each a team id)."""
+    if facts.common_dir is None:
+        return []
+    root = worktrees_dir(facts.common_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for worktree in root.iterdir():
+        workspace = worktree / facts.relative if facts.relative else worktree
+        if (workspace / ".agents" / "team.json").is_file():
+            found.append(workspace)
+    return sorted(found, key=lambda p: (p / ".agents" / "team.json").stat().st_mtime)
+
+
+def dirty_files(facts: RepoFacts) -> list[str]:
+    """The user's uncommitted changes and untracked files under the directory (relative to
+    it): the team works from the last commit and does not see them."""
+    if facts.top is None or not facts.directory.is_dir():
+        return []
+    return [path for _, path in _status(facts.directory)]
+
+
+# --- commits --------------------------------------------------------------------------------
+
+
+def committable(paths: list[str]) -> list[str]:
+    """Of the changed paths, the ones the team may commit: never its state, a venv, caches,
+    build leftovers of its atomic writes, or a secret-looking file."""
+    kept = []
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        if not parts or NEVER_COMMITTED_DIRS & set(parts):
+            continue
+        name = parts[-1]
+        if is_secret_path(path) or (name.startswith(".tmp-") and name.endswith(".part")):
+            continue
+        kept.append(path)
+    return kept
+
+
+def _status(cwd: Path) -> list[tuple[str, str]]:
+    """(code, path relative to `cwd`) for every change git sees under `cwd`, ignored files
+    left out, both paths of a rename."""
+    out = _git(cwd, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+    if out.returncode != 0:
+        return []
+    prefix = _git(cwd, "rev-parse", "--show-prefix").stdout.strip()
+    entries = out.stdout.split("\0")
+    found: list[tuple[str, str]] = []
+    index = 0
+    while index < len(entries):
+        entry = entries[index]
+        index += 1
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        found.append((code, path))
+        if code[0] in "RC" and index < len(entries):  # the original path follows
+            found.append((code, entries[index]))
+            index += 1
+    # porcelain paths are relative to the repository's top: make them relative to `cwd`.
+    return [(c, p.removeprefix(prefix)) for c, p in found if p.startswith(prefix)]
+
+
+def commit_work(workspace: Path, message: str, branch: str | None = None) -> str | None:
+    """Commit what the team changed in `workspace` (see `committable`); the new commit's id,
+    or None when nothing changed. With `branch`, only while that branch is checked out there:
+    a worktree whose HEAD moved is never committed to."""
+    if branch is not None:
+        head = _git(workspace, "symbolic-ref", "-q", "HEAD").stdout.strip()
+        if head != f"refs/heads/{branch}":
+            raise GitError(f"{workspace} is not on {branch} (HEAD is {head or 'detached'})")
+    paths = committable([path for _, path in _status(workspace)])
+    if not paths:
+        return None
+    _checked(
+        workspace,
+        "add",
+        "-A",
+        "--pathspec-from-file=-",
+        "--pathspec-file-nul",
+        stdin="\0".join(paths),
+    )
+    done = _git(workspace, "commit", "-q", "--no-verify", "-m", message)
     if done.returncode != 0:
         return None
-    return _git(workspace, "rev-parse", "HEAD").stdout.strip()
+    return _checked(workspace, "rev-parse", "HEAD")

@@ -133,6 +133,8 @@ class Coordinator:
                     self._shut_down_workers()
             self._set(TeamStatus.DONE, "every Definition-of-Done criterion passes")
             self.say("done", "every Definition-of-Done criterion passes")
+            if self.team.repository is not None:
+                self.say("done", self.team.repository.how_to_get_it())
             return 0
         finally:
             self._exiting.set()
@@ -173,7 +175,7 @@ class Coordinator:
             result = verify(self.layout.workspace, plan.dod, sandbox=self.sandbox)
             if snapshot_files and self._regressed(result, iteration):
                 result = self._roll_back(result, plan, iteration - 1, snapshot_files)
-            git.commit_all(self.layout.workspace, f"agent-team iteration {iteration}")
+            self._commit(f"agent-team iteration {iteration}")
             failing = [c.id for c in result.criteria if not c.passed]
             self._report(result)
             fp = fingerprint(failing or ["build"], result.failures())
@@ -205,6 +207,17 @@ class Coordinator:
             f"{self.max_iterations}: resume with a higher --max-iterations"
         )
 
+    def _commit(self, message: str) -> None:
+        repository = self.team.repository
+        branch = repository.branch if repository else None
+        try:
+            commit = git.commit_work(self.layout.workspace, message, branch)
+        except git.GitError as exc:  # the work stays on disk; say why it is not committed
+            self.say("fail", f"not committed: {exc}")
+            return
+        if commit:
+            self.say("info", f"committed {commit[:12]}" + (f" on {branch}" if branch else ""))
+
     # --- explore and plan ------------------------------------------------------------------
 
     def _plan(self) -> Plan:
@@ -232,8 +245,21 @@ class Coordinator:
             self.store.add(tasks)  # the tasks first: a plan on disk means its tasks are too
             atomic_write_json(self.layout.plan_json, plan)
             self.say("info", f"plan: {len(tasks)} tasks, {len(plan.dod)} criteria")
+            self._warn_of_uncommitted_overlap(tasks)
             return plan
         raise TeamFailed("the planner gave no buildable plan in three tries")
+
+    def _warn_of_uncommitted_overlap(self, tasks: list[Task]) -> None:
+        repository = self.team.repository
+        planned = {f for t in tasks for f in t.files}
+        overlap = sorted(planned & set(repository.dirty)) if repository else []
+        if overlap and repository is not None:
+            self.say(
+                "fail",
+                f"the plan changes files you have uncommitted changes in: {', '.join(overlap)}; "
+                f"the team works from your last commit; commit or stash yours before "
+                f"`git merge {repository.branch}`",
+            )
 
     def _explore(self) -> str:
         self._set(TeamStatus.EXPLORING)

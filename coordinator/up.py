@@ -17,11 +17,12 @@ import libtmux
 from coordinator import git
 from coordinator.lifecycle import archive_finished_run
 from coordinator.tmux import TeamSession, socket_name
-from coordinator.workspace import Team, init_workspace
-from protocol import COORDINATOR, TeamInfo, TeamStatus
+from coordinator.workspace import Team, init_workspace, open_team
+from protocol import COORDINATOR, Layout, TeamFileError, TeamInfo, TeamStatus
 from protocol.agents import is_running, read_agent
 from protocol.messages import utc_now
 from protocol.sandbox import NO_SANDBOX_HINT, UNCONFINED_NOTICE, probe_sandbox
+from protocol.team import RepositoryMode, TeamRepository, new_team_id
 
 FINISHED = {TeamStatus.DONE, TeamStatus.FAILED, TeamStatus.STOPPED}
 
@@ -63,32 +64,107 @@ def coordinator_command(
     ]
 
 
-def prepare(workspace: Path, task: str) -> Team:
-    """The workspace ready for a new run: git, `.agents/`, the task in team.json."""
-    workspace.mkdir(parents=True, exist_ok=True)
-    git.ensure_repository(workspace)
-    team, _ = init_workspace(workspace, task=task)
-    info = TeamInfo.read(team.layout.team_json)
+def prepare(directory: Path, task: str) -> Team:
+    """The team ready for a new run on `task` in the directory the user named: in place in a
+    directory of its own (git init-ed when needed), or on a branch and worktree of its own in
+    the user's repository (coordinator/git.py). Raises `UpError` with what to do."""
+    facts = git.repo_facts(directory)
+    try:
+        if git.choose_mode(facts, _works_in_place(directory, facts)) == RepositoryMode.OWN:
+            return _prepare_in_place(directory, task)
+        return _prepare_worktree(facts, task)
+    except git.GitError as exc:
+        raise UpError(str(exc)) from None
+
+
+def _works_in_place(directory: Path, facts: git.RepoFacts) -> bool:
+    """Whether a team already works in place in this directory, in a repository of its own."""
+    try:
+        info = TeamInfo.read(Layout.of(directory).team_json)
+    except TeamFileError:
+        return False
+    if info.repository is not None:
+        return info.repository.mode == RepositoryMode.OWN
+    return facts.top == directory.resolve() and (directory / ".git").is_dir()
+
+
+def _refuse_a_running_team(team: Team) -> None:
+    info = team.info
     if info.status in FINISHED and info.tmux_session:  # the last run's panes: close them
-        close_session(team.info.id, info.tmux_session)
+        close_session(info.id, info.tmux_session)
     if info.status not in (TeamStatus.INITIALISED, *FINISHED):
         raise UpError(
-            f"a team is already at work in {workspace} ({info.status.value}): "
+            f"a team is already at work in {team.layout.workspace} ({info.status.value}): "
             "see `team status`, stop it with `team kill`, or carry on with `team resume`"
         )
+
+
+def _prepare_in_place(workspace: Path, task: str) -> Team:
+    workspace.mkdir(parents=True, exist_ok=True)
+    created = git.init_own(workspace)
+    team, _ = init_workspace(workspace, task=task)
+    _refuse_a_running_team(team)
+    if created:  # what was there before, so that the team's work is a diff on top of it
+        git.commit_work(workspace, f"agent-team: {workspace.name} before team {team.info.id}")
     archived = archive_finished_run(team)
     detail = f"starting (the last run is in {archived})" if archived else "starting"
-    info = info.model_copy(
+    repository = TeamRepository(mode=RepositoryMode.OWN, user_dir=str(workspace.absolute()))
+    return _reset(team, task, detail, repository)
+
+
+def _prepare_worktree(facts: git.RepoFacts, task: str) -> Team:
+    earlier = git.team_worktrees(facts)
+    if earlier:
+        _refuse_a_running_team(open_team(earlier[-1]))
+    team_id = new_team_id()
+    workspace, branch, base = git.create_worktree(facts, team_id)
+    team, _ = init_workspace(workspace, task=task, team_id=team_id)
+    settings = Layout.of(facts.directory).config_toml
+    if settings.is_file():  # the user's model settings for this directory
+        shutil.copyfile(settings, team.layout.config_toml)
+    repository = TeamRepository(
+        mode=RepositoryMode.WORKTREE,
+        user_dir=str(facts.directory),
+        branch=branch,
+        base=base,
+        base_ref=facts.branch if facts.head else None,
+        dirty=git.dirty_files(facts),
+    )
+    return _reset(team, task, "starting", repository)
+
+
+def _reset(team: Team, task: str, detail: str, repository: TeamRepository) -> Team:
+    info = TeamInfo.read(team.layout.team_json).model_copy(
         update={
             "task": task,
             "status": TeamStatus.INITIALISED,
             "iteration": 0,
             "detail": detail,
             "tmux_session": None,
+            "repository": repository,
         }
     )
     info.write(team.layout.team_json)
     return Team(team.layout, info)
+
+
+def placement(repository: TeamRepository, workspace: Path) -> list[str]:
+    """What the user is told at the start: where the team works, and what it leaves alone."""
+    if repository.mode == RepositoryMode.OWN:
+        return [f"the team works in {workspace}"]
+    where = f"branch {repository.base_ref}" if repository.base_ref else "your checked-out commit"
+    lines = [
+        f"the team works on its own branch {repository.branch}, in a worktree at {workspace}; "
+        f"{where} and your working tree are left as they are"
+    ]
+    if repository.dirty:
+        shown = ", ".join(repository.dirty[:8]) + (" ..." if len(repository.dirty) > 8 else "")
+        lines.append(
+            f"{len(repository.dirty)} uncommitted or untracked files of yours stay where they "
+            f"are, and the team does not see them (it starts from your last commit): {shown}. "
+            "Commit them first if the task needs them."
+        )
+    return lines
 
 
 def close_session(team_id: str, name: str) -> None:
@@ -206,6 +282,8 @@ def launch(
         )
         return 0
     info = wait_for_outcome(team, say, alive)
+    if info.repository is not None:
+        say(info.repository.how_to_get_it())
     if runner == "tmux":
         say(
             f"the panes stay readable: `team attach -w {team.layout.workspace}`; "

@@ -91,6 +91,8 @@ def team_header(info: TeamInfo) -> Text:
         header.append(f"\n{info.detail}", style="red" if info.status.value == "failed" else "")
     if info.task:
         header.append(f"\ntask: {info.task}")
+    if info.repository is not None:
+        header.append(f"\n{info.repository.how_to_get_it()}")
     return header
 
 

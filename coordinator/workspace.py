@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator import git
 from protocol import COORDINATOR, USER, Layout, TeamInfo, create_inbox, file_lock
 
 # Written into `.agents/` so the team's runtime state never ends up in the user's commits.
@@ -17,7 +18,9 @@ class Team:
     info: TeamInfo
 
 
-def init_workspace(workspace: Path, *, task: str = "") -> tuple[Team, bool]:
+def init_workspace(
+    workspace: Path, *, task: str = "", team_id: str | None = None
+) -> tuple[Team, bool]:
     """Create `.agents/` in `workspace`, or reuse the team already there.
 
     Idempotent: a second call keeps the team id, its inboxes and everything on disk.
@@ -34,7 +37,7 @@ def init_workspace(workspace: Path, *, task: str = "") -> tuple[Team, bool]:
             ignore.write_text(_IGNORE_EVERYTHING, encoding="utf-8")
         created = not layout.team_json.exists()
         if created:
-            info = TeamInfo(task=task)
+            info = TeamInfo(task=task) if team_id is None else TeamInfo(id=team_id, task=task)
             info.write(layout.team_json)
         else:
             info = TeamInfo.read(layout.team_json)
@@ -47,3 +50,13 @@ def open_team(workspace: Path) -> Team:
     """The team in `workspace`; raises `NotATeamWorkspace` or `TeamFileError` with advice."""
     layout = Layout.of(workspace).require()
     return Team(layout, TeamInfo.read(layout.team_json))
+
+
+def team_workspace(directory: Path) -> Path:
+    """Where the team for the directory the user named works: the directory itself when a
+    team works in place there, else the latest team worktree made for it in the user's
+    repository, else the directory (which then has no team)."""
+    if Layout.of(directory).team_json.is_file():
+        return directory
+    found = git.team_worktrees(git.repo_facts(directory))
+    return found[-1] if found else directory

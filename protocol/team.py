@@ -35,6 +35,36 @@ def new_team_id() -> str:
     return "t" + secrets.token_hex(4)
 
 
+class RepositoryMode(StrEnum):
+    OWN = "own"  # a directory that was not in a repository: git init-ed, worked in place
+    WORKTREE = "worktree"  # the user's repository: the team's branch, in a worktree of its own
+
+
+class TeamRepository(BaseModel):
+    """Where the team's work goes in git, and how the user gets it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: RepositoryMode
+    user_dir: str  # the directory the user named (-w)
+    branch: str | None = None  # the team's branch (worktree mode)
+    base: str | None = None  # the commit it started from
+    base_ref: str | None = None  # the user's branch then; None when detached or unborn
+    # The user's uncommitted and untracked files (workspace-relative): not seen by the team.
+    dirty: list[str] = Field(default_factory=list)
+
+    def how_to_get_it(self) -> str:
+        """One line: where the result is, and the commands to look at it and take it."""
+        if self.mode == RepositoryMode.OWN or not self.branch:
+            return f"the result is in {self.user_dir} (git log shows the team's commits)"
+        since = self.base_ref or (self.base or "")[:12]
+        see = f"git diff {since}...{self.branch}" if since else f"git log -p {self.branch}"
+        return (
+            f"the result is on branch {self.branch}: see it with `{see}`, "
+            f"take it with `git merge {self.branch}` (in {self.user_dir})"
+        )
+
+
 class TeamInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,6 +77,7 @@ class TeamInfo(BaseModel):
     detail: str = ""  # what the team is doing now, or why it stopped
     # The user passed --no-sandbox: model code runs unconfined, and every view says so.
     unconfined: bool = False
+    repository: TeamRepository | None = None
     created_at: datetime = Field(default_factory=utc_now)
 
     @classmethod

@@ -49,9 +49,9 @@ def test_rca_edits_become_one_fix_task_per_owner() -> None:
 def test_evidence_has_the_failure_the_diff_and_the_files_within_budget(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
-    git.ensure_repository(ws)
+    git.init_own(ws)
     (ws / "store.py").write_text("def save(x):\n    return None\n")
-    git.commit_all(ws, "first")
+    git.commit_work(ws, "first")
     (ws / "store.py").write_text("def save(x):\n    pass\n")
     (ws / "test_store.py").write_text(
         "from store import save\n\ndef test_save():\n    assert save(1) == 1\n"
@@ -107,14 +107,22 @@ def test_a_regressed_file_is_rolled_back_from_its_snapshot(team_dir: TeamDir) ->
     assert snapshots.rollback(team_dir.layout, 1, ["models.py"]) == []
 
 
-def test_git_repository_keeps_team_state_and_venvs_out(tmp_path: Path) -> None:
+def test_a_repository_of_its_own_keeps_state_venvs_caches_and_secrets_out(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     (ws / ".agents").mkdir(parents=True)
     (ws / ".agents" / "team.json").write_text("{}")
     (ws / "app.py").write_text("x = 1\n")
-    assert git.ensure_repository(ws)
-    assert not git.ensure_repository(ws)
-    assert git.commit_all(ws, "iteration 1") is not None
-    assert git.commit_all(ws, "nothing new") is None
+    (ws / ".venv" / "bin").mkdir(parents=True)
+    (ws / ".venv" / "bin" / "python").write_text("")
+    (ws / ".env").write_text("API_KEY=x\n")
+    (ws / "deploy.pem").write_text("key\n")
+    (ws / "__pycache__").mkdir()
+    (ws / "__pycache__" / "app.pyc").write_text("")
+    assert git.init_own(ws)
+    assert not git.init_own(ws)
+    assert git.commit_work(ws, "iteration 1") is not None
+    assert git.commit_work(ws, "nothing new") is None
     tracked = subprocess.run(["git", "ls-files"], cwd=ws, capture_output=True, text=True).stdout
-    assert tracked.split() == [".gitignore", "app.py"]
+    assert tracked.split() == ["app.py"], "no .gitignore written: the ignores are git's own"
+    exclude = (ws / ".git" / "info" / "exclude").read_text()
+    assert ".agents/" in exclude and ".venv/" in exclude
