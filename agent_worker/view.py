@@ -9,6 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from protocol.display import inert
+
 STYLES = {
     "task": "bold cyan",
     "tool": "white",
@@ -38,6 +40,7 @@ class View:
         self.log.propagate = False
 
     def event(self, kind: str, detail: str) -> None:
+        detail = inert(detail)  # a model's text never drives the terminal
         line = Text(time.strftime("%H:%M:%S "), style="dim")
         line.append(f"{kind:<8}", style=STYLES.get(kind, "white"))
         line.append(detail)

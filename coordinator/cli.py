@@ -46,6 +46,7 @@ from protocol import (
 )
 from protocol.agents import is_running, read_agents
 from protocol.config import ConfigError, load_config
+from protocol.display import inert
 from protocol.messages import is_agent_name
 from protocol.wire import load_json_object
 
@@ -57,6 +58,10 @@ class Context:
         self.out = Console(soft_wrap=True, markup=False)
         if not self.out.is_terminal:  # piped into a file or grep: don't fold rows at 80 columns
             self.out.width = 160
+
+    def say(self, line: str) -> None:
+        """One line for the user; text from models and files made inert first."""
+        self.out.print(inert(line), highlight=False)
 
     def team(self) -> Team:
         try:
@@ -313,7 +318,7 @@ def status(c: Context, as_json: bool) -> None:
         else:
             c.out.print("no tasks yet")
         for problem in problems:
-            c.out.print(Text.assemble(("unreadable: ", "red"), problem), highlight=False)
+            c.out.print(Text.assemble(("unreadable: ", "red"), inert(problem)), highlight=False)
     if problems:
         sys.exit(1)
 
@@ -366,7 +371,9 @@ def doctor(c: Context, as_json: bool) -> None:
             )
         else:
             style = {"ok": "green", "FAIL": "bold red", "warn": "yellow"}[check.label]
-            line = Text.assemble((f"{check.label:>4}", style), f"  {check.name}: {check.detail}")
+            line = Text.assemble(
+                (f"{check.label:>4}", style), inert(f"  {check.name}: {check.detail}")
+            )
             c.out.print(line, highlight=False)
     if any(not check.ok and check.needed for check in checks):
         sys.exit(1)
@@ -394,7 +401,7 @@ def _launch(
             attach=sys.stdout.isatty(),
             detach=detach,
             wait=wait,
-            say=lambda line: c.out.print(line, highlight=False),
+            say=c.say,
             unconfined=unconfined,
             resume=resume,
         )
@@ -421,7 +428,7 @@ def _confinement(no_sandbox: bool, command: str) -> bool:
 def _say_placement(c: Context, team: Team) -> None:
     if team.info.repository is not None:
         for line in placement(team.info.repository, team.layout.workspace):
-            c.out.print(line, highlight=False)
+            c.say(line)
 
 
 def launch_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -521,7 +528,7 @@ def kill(c: Context, grace: float) -> None:
       team kill --grace 10
     """
     team = c.team()
-    kill_team(team, grace, lambda line: c.out.print(line, highlight=False))
+    kill_team(team, grace, c.say)
     c.out.print(f"team {team.info.id} stopped; `team status` shows where it was", highlight=False)
 
 
@@ -608,8 +615,10 @@ def logs(c: Context, agent: str, lines: int) -> None:
             f"no log for {agent!r} (logs: {', '.join(known) or 'none'})", param_hint="AGENT"
         )
     for path in found:
-        text = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-        click.echo("\n".join(text))
+        # Split on newlines only: a CR or other separator in a line is shown escaped.
+        text = path.read_bytes().decode("utf-8", "replace").rstrip("\n").split("\n")
+        text = text[-lines:]
+        click.echo("\n".join(inert(line) for line in text))
 
 
 @cli.command(short_help="Run the whole pipeline on an example, with a scripted model.")

@@ -52,6 +52,7 @@ from protocol import (
 )
 from protocol.agents import AgentRecord, AgentRole, is_running, read_agents
 from protocol.config import load_config
+from protocol.display import inert
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.messages import utc_now
 from protocol.plan import Plan
@@ -534,6 +535,7 @@ class Coordinator:
         self.runner.stop_all()
 
     def say(self, kind: str, text: str) -> None:
+        text = inert(text)  # models' and messages' text never drives the terminal
         style = {"fail": "bold red", "done": "bold green", "check": "green", "task": "cyan"}
         stamp = time.strftime("%H:%M:%S ")
         line = Text(stamp, style="dim")

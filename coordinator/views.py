@@ -11,6 +11,7 @@ from rich.text import Text
 from coordinator.inbox_watch import entry_time
 from protocol import InboxEntry, Task, TaskStatus, TeamInfo, summarize
 from protocol.agents import AgentRecord
+from protocol.display import inert, inert_line
 from protocol.sandbox import UNCONFINED_NOTICE
 
 STATUS_STYLE = {
@@ -30,9 +31,9 @@ def _entry_cells(entry: InboxEntry) -> tuple[str, str, str, str, str, str]:
     seq = str(entry.seq) if entry.name else "?"
     if entry.message is not None:
         m = entry.message
-        return time, seq, m.sender, m.recipient, m.type, summarize(m)
+        return time, seq, m.sender, m.recipient, m.type, inert_line(summarize(m))
     sender = entry.name.sender if entry.name else "?"
-    return time, seq, sender, entry.agent, "(unreadable)", entry.problem or ""
+    return time, seq, inert_line(sender), entry.agent, "(unreadable)", inert(entry.problem or "")
 
 
 def inbox_table(entries: list[InboxEntry], *, show_state: bool) -> Table:
@@ -88,11 +89,12 @@ def team_header(info: TeamInfo) -> Text:
     if info.unconfined:
         header.append(f"\n{UNCONFINED_NOTICE}", style="bold red")
     if info.detail:
-        header.append(f"\n{info.detail}", style="red" if info.status.value == "failed" else "")
+        style = "red" if info.status.value == "failed" else ""
+        header.append(f"\n{inert(info.detail)}", style=style)
     if info.task:
-        header.append(f"\ntask: {info.task}")
+        header.append(f"\ntask: {inert(info.task)}")
     if info.repository is not None:
-        header.append(f"\n{info.repository.how_to_get_it()}")
+        header.append(f"\n{inert(info.repository.how_to_get_it())}")
     return header
 
 
@@ -103,8 +105,8 @@ def status_table(tasks: list[Task]) -> Table:
     for task in tasks:
         table.add_row(
             str(task.id),
-            task.title,
-            task.owner or "-",
+            inert_line(task.title),
+            inert_line(task.owner or "-"),
             Text(task.status.value, style=STATUS_STYLE[task.status]),
             str(task.attempt),
             ", ".join(map(str, task.depends_on)) or "-",
@@ -120,9 +122,9 @@ def agents_table(agents: list[AgentRecord], alive: list[bool]) -> Table:
     for agent, up in zip(agents, alive, strict=True):
         age = (now - agent.heartbeat_at).total_seconds()
         table.add_row(
-            agent.name,
-            agent.role,
-            agent.state,
+            inert_line(agent.name),
+            inert_line(agent.role),
+            inert_line(agent.state),
             Text("yes" if up else "no", style="green" if up else "red"),
             str(agent.current_task or "-"),
             f"{age:.0f}s ago",
