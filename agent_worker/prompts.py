@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from agent_worker.paths import PathRefused, resolve
 from agent_worker.tools import UNLISTED_DIRS
 from protocol import TaskAssignment
+from protocol.environment import is_secret_path
 from protocol.llm.budget import fit_sections
 
 SYSTEM = {
@@ -101,7 +102,7 @@ def imported_sources(workspace: Path, files: list[str], instructions: str) -> li
             path, relative = resolve(workspace, name)
         except PathRefused:
             continue
-        if relative not in files and path.is_file():
+        if relative not in files and path.is_file() and not is_secret_path(relative):
             sources.append((relative, path.read_text(encoding="utf-8", errors="replace")))
     return sources
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from coordinator.verify import Verification, python_files
 from protocol import FileEdit, Task
+from protocol.environment import is_secret_path
 from protocol.llm import ChatMessage
 from protocol.llm.budget import fit_sections, truncate_diff
 from protocol.reports import RcaReport
@@ -33,7 +34,21 @@ def git_diff(workspace: Path) -> str:
         )
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return done.stdout if done.returncode == 0 else ""
+    return without_secrets(done.stdout) if done.returncode == 0 else ""
+
+
+def without_secrets(diff: str) -> str:
+    """The diff without the sections of secret-looking files: their content never goes to a
+    model (only that they changed)."""
+    kept = []
+    for section in re.split(r"(?m)^(?=diff --git )", diff):
+        header = section.split("\n", 1)[0]
+        path = header.rsplit(" b/", 1)[-1] if header.startswith("diff --git ") else ""
+        if path and is_secret_path(path):
+            kept.append(f"{header}\n(a secret-looking file changed: its content is withheld)\n")
+        else:
+            kept.append(section)
+    return "".join(kept)
 
 
 def files_involved(workspace: Path, verification: Verification, tasks: list[Task]) -> list[str]:
@@ -43,7 +58,7 @@ def files_involved(workspace: Path, verification: Verification, tasks: list[Task
     for task in tasks:
         if task.status.value == "failed":
             named += [f for f in task.files if f in existing]
-    return list(dict.fromkeys(named))
+    return [f for f in dict.fromkeys(named) if not is_secret_path(f)]
 
 
 def evidence(

@@ -165,3 +165,27 @@ def test_read_file_reads_a_line_range_and_says_so(toolbox: Toolbox) -> None:
 def test_the_teams_own_files_cannot_be_read(toolbox: Toolbox) -> None:
     result = use(toolbox, "read_file", path=".agents/team.json")
     assert result.startswith("REFUSED:")
+
+
+@pytest.mark.parametrize(
+    "path", [".env", ".env.production", "config/deploy.pem", "id_rsa", "keys/server.key"]
+)
+def test_a_secret_looking_file_is_said_to_exist_but_its_content_is_withheld(
+    toolbox: Toolbox, path: str
+) -> None:
+    target = toolbox.workspace / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("API_TOKEN=the-secret-value\n")
+    result = use(toolbox, "read_file", path=path)
+    assert result.startswith("WITHHELD:") and path in result
+    assert "the-secret-value" not in result
+    assert path in use(toolbox, "list_files", path=".")
+
+
+def test_secret_files_stay_out_of_a_build_prompt(team_dir: TeamDir) -> None:
+    from agent_worker.prompts import imported_sources
+
+    (team_dir.workspace / "client_secret.py").write_text("TOKEN = 'the-secret-value'\n")
+    (team_dir.workspace / "app.py").write_text("import client_secret\n")
+    sources = imported_sources(team_dir.workspace, ["main.py"], "use app.py and client_secret.py")
+    assert [name for name, _ in sources] == ["app.py"]

@@ -126,3 +126,16 @@ def test_a_repository_of_its_own_keeps_state_venvs_caches_and_secrets_out(tmp_pa
     assert tracked.split() == ["app.py"], "no .gitignore written: the ignores are git's own"
     exclude = (ws / ".git" / "info" / "exclude").read_text()
     assert ".agents/" in exclude and ".venv/" in exclude
+
+
+def test_the_rca_evidence_withholds_the_diff_of_a_secret_file() -> None:
+    from coordinator.rca import without_secrets
+
+    diff = (
+        "diff --git a/.env b/.env\n--- a/.env\n+++ b/.env\n-A=1\n+API_TOKEN=the-secret\n"
+        "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n-x = 1\n+x = 2\n"
+    )
+    shown = without_secrets(diff)
+    assert "the-secret" not in shown
+    assert "diff --git a/.env b/.env" in shown and "withheld" in shown
+    assert "+x = 2" in shown
