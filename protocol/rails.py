@@ -15,34 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-_SEPARATORS = {";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "\n"}
-_REDIRECTS = {">", ">>", ">|", "&>", "&>>", "<", "<<", "<<<", ">&", "<&", "<>"}
-_KEYWORDS = {
-    "if",
-    "then",
-    "else",
-    "elif",
-    "fi",
-    "do",
-    "done",
-    "while",
-    "until",
-    "for",
-    "in",
-    "case",
-    "esac",
-    "{",
-    "}",
-    "!",
-    "function",
-    "select",
-    "time",
-    "coproc",
-}
+from protocol.shellwords import KEYWORDS, flags, operands, simple_commands, without_redirections
+
 _SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh"}
 _INTERPRETERS = _SHELLS | {"python", "python3", "perl", "ruby", "node", "php", "lua"}
 _POWER = {"shutdown", "reboot", "halt", "poweroff"}
@@ -55,79 +33,11 @@ _PIPE_INTO_SHELL = (
     "piping text into a shell or interpreter runs it unreviewed: write it to a "
     "file, read it, then run the file"
 )
+_HIDDEN_COMMAND = (
+    "run a command by its name, not through a variable or a substitution: what it would run "
+    "cannot be checked"
+)
 _GIT_OPTIONS_WITH_VALUE = {"-C", "-c", "--git-dir", "--work-tree", "--namespace"}
-_JUDGED = {
-    "rm",
-    "find",
-    "dd",
-    "shred",
-    "chmod",
-    "chown",
-    "chgrp",
-    "kill",
-    "pkill",
-    "killall",
-    "git",
-    "tee",
-    "cp",
-    "mv",
-    "install",
-    "ln",
-    "rsync",
-    "sed",
-    "truncate",
-    "crontab",
-    "sudo",
-    "doas",
-    "su",
-    "eval",
-    "systemctl",
-    "init",
-    "cd",
-    "pushd",
-    "fdisk",
-    "parted",
-    "wipefs",
-    "mkswap",
-    *_POWER,
-    *_SHELLS,
-}
-
-
-def _segments(command: str) -> Iterator[tuple[list[str], str]]:
-    """(words, the separator before them) for each simple command; redirections stay in."""
-    lexer = shlex.shlex(command.replace("\n", " ; "), posix=True, punctuation_chars=";&|()<>")
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    try:
-        tokens = list(lexer)
-    except ValueError:  # unbalanced quotes: judge the raw words
-        tokens = command.split()
-    words: list[str] = []
-    before = ""
-    for token in tokens:
-        if token in _SEPARATORS or (set(token) <= set(";&|()") and token not in _REDIRECTS):
-            if words:
-                yield words, before
-            words, before = [], token
-        else:
-            words.append(token)
-    if words:
-        yield words, before
-
-
-def _flags(words: list[str]) -> set[str]:
-    flags: set[str] = set()
-    for word in words:
-        if word.startswith("--"):
-            flags.add(word)
-        elif word.startswith("-") and len(word) > 1:
-            flags.update(f"-{letter}" for letter in word[1:])
-    return flags
-
-
-def _operands(words: list[str]) -> list[str]:
-    return [w for w in words if not w.startswith("-")]
 
 
 class Rails:
@@ -148,7 +58,7 @@ class Rails:
             return False
         return self.workspace in self._real(target).parents
 
-    def _whole_or_outside(self, target: str) -> bool:
+    def whole_or_outside(self, target: str) -> bool:
         """Whether a recursive operation on `target` would reach the workspace itself or
         anything outside it. Globs count by the directory they start in."""
         if target.startswith(("~", "$")) or any(c in target for c in "`{$"):
@@ -176,125 +86,75 @@ class Rails:
             inner = next(group for group in match.groups() if group is not None)
             if reason := self.refusal(inner):
                 return reason
-        for words, before in _segments(command):
+        for words, before in simple_commands(command):
             if reason := self._segment(words, before):
                 return reason
         return None
 
     def _segment(self, words: list[str], before: str) -> str | None:
-        words, targets = self._without_redirections(words)
+        words, targets = without_redirections(words)
         for target in targets:
             if _DISKS.match(target):
                 return "writing to a disk device destroys its data"
             if target.startswith("~") or (target.startswith("/") and self._outside(target)):
                 return f"writing to {target} is not allowed: work inside the workspace"
         while words and (
-            words[0] in _KEYWORDS or ("=" in words[0] and not words[0].startswith("-"))
+            words[0] in KEYWORDS or ("=" in words[0] and not words[0].startswith("-"))
         ):
             words = words[1:]
         if not words:
             return None
-        name = os.path.basename(words[0])
-        if before == "|" and name in _INTERPRETERS and not _operands(words[1:]):
-            return (
-                "piping text into a shell or interpreter runs it unreviewed: write it to a "
-                "file, read it, then run the file"
-            )
+        if words[0].startswith(("$", "`")):
+            return _HIDDEN_COMMAND
+        piped = before == "|" and os.path.basename(words[0]) in _INTERPRETERS
+        if piped and not operands(words[1:]):
+            return _PIPE_INTO_SHELL
         for index, word in enumerate(words):
             base = os.path.basename(word)
-            judged = base in _JUDGED or base.startswith("mkfs")
-            if judged and (reason := self._command(base, words[index + 1 :])):
+            judged = "mkfs" if base.startswith("mkfs") else base
+            if judged in _JUDGED and (reason := self._command(judged, words[index + 1 :])):
                 return reason
         return None
 
-    @staticmethod
-    def _without_redirections(words: list[str]) -> tuple[list[str], list[str]]:
-        kept: list[str] = []
-        targets: list[str] = []
-        skip_next = False
-        for i, word in enumerate(words):
-            if skip_next:
-                skip_next = False
-                continue
-            if word in _REDIRECTS:
-                if word.startswith((">", "&")) and i + 1 < len(words):
-                    targets.append(words[i + 1])
-                skip_next = True
-                if kept and kept[-1].isdigit():  # the descriptor of `2>` or `exec 3>`
-                    kept.pop()
-                continue
-            kept.append(word)
-        return kept, targets
-
     def _command(self, name: str, args: list[str]) -> str | None:
-        flags = _flags(args)
-        operands = _operands(args)
-        if name in ("sudo", "doas", "su"):
-            return "no sudo: commands run as the agent, inside the workspace"
-        if name in _SHELLS and "-c" in flags:
+        # Text that a shell will run is judged as a command line of its own.
+        if name in _SHELLS and "-c" in flags(args):
             return self.refusal(next((w for w in args if not w.startswith("-")), ""))
         if name == "eval":
             return self.refusal(" ".join(args))
-        if name in ("cd", "pushd") and (not operands or not self._inside_or_root(operands[0])):
-            return (
-                "changing directory outside the workspace is not allowed: commands run in "
-                "the workspace; use paths inside it"
-            )
-        recursive_rm = name == "rm" and bool(flags & {"-r", "-R", "--recursive"})
-        if recursive_rm and any(self._whole_or_outside(t) for t in operands or ["."]):
-            return (
-                "recursive delete of the workspace or of something outside it: delete "
-                "only specific paths inside the workspace, by name"
-            )
-        if name == "find" and ("-delete" in args or ("-exec" in args and "rm" in args)):
-            return self._find(args)
-        if name.startswith("mkfs") or name in ("fdisk", "parted", "wipefs", "mkswap"):
-            return "formatting or partitioning disks is not allowed"
-        if name == "dd" and any(a.startswith("of=/dev/") for a in args):
-            return "dd onto a device destroys its data"
-        if name == "shred" and any(a.startswith("/dev/") for a in args):
-            return "shredding a device destroys its data"
-        recursive = bool(flags & {"-R", "--recursive"})
-        if (
-            name in ("chmod", "chown", "chgrp")
-            and recursive
-            and any(self._whole_or_outside(t) for t in operands[1:])
-        ):
-            return f"recursive {name} of the workspace or outside it is not allowed"
-        if name in _POWER or (name == "init" and operands[:1] in (["0"], ["6"])):
-            return "shutting down or rebooting the machine is not allowed"
-        if name == "systemctl" and set(args) & {"poweroff", "reboot", "halt", "kexec"}:
-            return "shutting down or rebooting the machine is not allowed"
-        if name in ("kill", "pkill", "killall") and ("-1" in args or "1" in operands):
-            return "killing every process (or init) is not allowed"
+        call = Call(name, args, flags(args), operands(args))
         if name == "git":
-            return self._git(args)
-        return self._writes(name, args, flags, operands)
+            call = _git_call(args)
+            rules = GIT_RULES
+        else:
+            rules = RULES
+        for rule in rules:
+            if call.name in rule.names and (target := rule.refuses(self, call)) is not None:
+                return rule.reason.format(name=call.name, target=target)
+        return None
 
-    def _inside_or_root(self, target: str) -> bool:
+    def inside_or_root(self, target: str) -> bool:
         return self._inside(target) or (
             not target.startswith(("~", "$", "-")) and self._real(target) == self.workspace
         )
 
-    def _writes(
-        self, name: str, args: list[str], flags: set[str], operands: list[str]
-    ) -> str | None:
-        if name == "mv":
-            touched = operands
-        elif name in ("cp", "install", "ln", "rsync"):
-            touched = operands[-1:]  # the destination
-        elif name in ("tee", "truncate") or (name == "sed" and "-i" in flags):
-            touched = operands[1:] if name == "sed" else operands
-        elif name == "crontab" and "-r" in flags:
-            return "removing the user's crontab is not allowed"
-        else:
-            return None
-        for target in touched:
-            if target == "/" or self._outside(target):
-                return f"{name} would change {target}, outside the workspace: work inside it"
-        return None
+    def written_outside(self, call: Call) -> str | None:
+        """The first path a copying or editing command would change outside the workspace."""
+        if call.name == "mv":
+            touched = call.operands
+        elif call.name in ("cp", "install", "ln", "rsync"):
+            touched = call.operands[-1:]  # the destination
+        elif call.name == "sed":
+            touched = call.operands[1:] if "-i" in call.flags else []
+        else:  # tee, truncate
+            touched = call.operands
+        return next((t for t in touched if t == "/" or self._outside(t)), None)
 
-    def _find(self, args: list[str]) -> str | None:
+    def find_deletes_too_much(self, args: list[str]) -> bool:
+        """`find -delete` (or `-exec rm`) from outside the workspace, or over all of it
+        without a filter."""
+        if "-delete" not in args and not ("-exec" in args and "rm" in args):
+            return False
         first_test = next((i for i, w in enumerate(args) if w.startswith("-")), len(args))
         roots = args[:first_test] or ["."]
         patterns = [
@@ -303,37 +163,176 @@ class Rails:
             if w in ("-name", "-iname", "-path", "-ipath", "-regex")
         ]
         filtered = any(p.strip("*.") for p in patterns)  # "*" alone filters nothing
-        for root in roots:
-            if not self._inside(root) and not (self._inside_or_root(root) and filtered):
-                return (
-                    "find -delete outside the workspace, or over all of it: filter with "
-                    "-name or -path, inside the workspace"
-                )
-        return None
+        return any(
+            not self._inside(root) and not (self.inside_or_root(root) and filtered)
+            for root in roots
+        )
 
-    @staticmethod
-    def _git(args: list[str]) -> str | None:
-        rest = list(args)
-        while rest and rest[0].startswith("-"):  # git's own options, some with a value
-            option = rest.pop(0)
-            if option in _GIT_OPTIONS_WITH_VALUE and rest:
-                rest.pop(0)
-        sub, sub_args = (rest[0], rest[1:]) if rest else ("", [])
-        flags = _flags(sub_args)
-        forced = flags & {"-f", "--force", "--force-with-lease", "--mirror", "--delete"}
-        if sub == "push" and (forced or any(a.startswith("+") for a in sub_args)):
-            return "force-pushing rewrites others' history: never force-push"
-        if sub == "reset" and "--hard" in sub_args:
-            return (
-                "git reset --hard throws away the user's work: make a new commit or use "
-                "git stash instead"
+
+# --- the rules, as data: which command, when it is refused, and what the model is told ------
+
+
+@dataclass(frozen=True)
+class Call:
+    """A dangerous command name found in a simple command, with the words after it (for git:
+    its subcommand and that subcommand's words)."""
+
+    name: str
+    args: list[str]
+    flags: set[str]
+    operands: list[str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    names: frozenset[str]
+    # None when the call may run; else the offending target ("" when there is none to name).
+    refuses: Callable[[Rails, Call], str | None]
+    reason: str  # may name {name} and {target}
+
+
+def _always(rails: Rails, call: Call) -> str | None:
+    return ""
+
+
+def _when(test: Callable[[Rails, Call], bool]) -> Callable[[Rails, Call], str | None]:
+    return lambda rails, call: "" if test(rails, call) else None
+
+
+def _recursive(call: Call, flags: frozenset[str]) -> bool:
+    return bool(call.flags & flags)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        frozenset({"sudo", "doas", "su"}),
+        _always,
+        "no sudo: commands run as the agent, inside the workspace",
+    ),
+    Rule(
+        frozenset({"cd", "pushd"}),
+        _when(lambda r, c: not c.operands or not r.inside_or_root(c.operands[0])),
+        "changing directory outside the workspace is not allowed: commands run in the "
+        "workspace; use paths inside it",
+    ),
+    Rule(
+        frozenset({"rm"}),
+        _when(
+            lambda r, c: (
+                _recursive(c, frozenset({"-r", "-R", "--recursive"}))
+                and any(r.whole_or_outside(t) for t in c.operands or ["."])
             )
-        if sub == "clean" and flags & {"-f", "--force"}:
-            return "git clean -f deletes untracked files the user may need"
-        if sub in ("checkout", "restore") and "." in sub_args and "--staged" not in sub_args:
-            return "discarding every change in the working tree is not allowed"
-        if sub == "branch" and "-D" in flags:
-            return "force-deleting branches is not allowed"
-        if sub == "config" and any(k in " ".join(sub_args) for k in ("hooksPath", "fsmonitor")):
-            return "setting git hooks or fsmonitor runs code outside the sandbox: not allowed"
-        return None
+        ),
+        "recursive delete of the workspace or of something outside it: delete only specific "
+        "paths inside the workspace, by name",
+    ),
+    Rule(
+        frozenset({"find"}),
+        _when(lambda r, c: r.find_deletes_too_much(c.args)),
+        "find -delete outside the workspace, or over all of it: filter with -name or -path, "
+        "inside the workspace",
+    ),
+    Rule(
+        frozenset({"fdisk", "parted", "wipefs", "mkswap", "mkfs"}),
+        _always,
+        "formatting or partitioning disks is not allowed",
+    ),
+    Rule(
+        frozenset({"dd"}),
+        _when(lambda r, c: any(a.startswith("of=/dev/") for a in c.args)),
+        "dd onto a device destroys its data",
+    ),
+    Rule(
+        frozenset({"shred"}),
+        _when(lambda r, c: any(a.startswith("/dev/") for a in c.args)),
+        "shredding a device destroys its data",
+    ),
+    Rule(
+        frozenset({"chmod", "chown", "chgrp"}),
+        _when(
+            lambda r, c: (
+                _recursive(c, frozenset({"-R", "--recursive"}))
+                and any(r.whole_or_outside(t) for t in c.operands[1:])
+            )
+        ),
+        "recursive {name} of the workspace or outside it is not allowed",
+    ),
+    Rule(
+        frozenset(_POWER),
+        _always,
+        "shutting down or rebooting the machine is not allowed",
+    ),
+    Rule(
+        frozenset({"init"}),
+        _when(lambda r, c: c.operands[:1] in (["0"], ["6"])),
+        "shutting down or rebooting the machine is not allowed",
+    ),
+    Rule(
+        frozenset({"systemctl"}),
+        _when(lambda r, c: bool(set(c.args) & {"poweroff", "reboot", "halt", "kexec"})),
+        "shutting down or rebooting the machine is not allowed",
+    ),
+    Rule(
+        frozenset({"kill", "pkill", "killall"}),
+        _when(lambda r, c: "-1" in c.args or "1" in c.operands),
+        "killing every process (or init) is not allowed",
+    ),
+    Rule(
+        frozenset({"mv", "cp", "install", "ln", "rsync", "tee", "truncate", "sed"}),
+        lambda r, c: r.written_outside(c),
+        "{name} would change {target}, outside the workspace: work inside it",
+    ),
+    Rule(
+        frozenset({"crontab"}),
+        _when(lambda r, c: "-r" in c.flags),
+        "removing the user's crontab is not allowed",
+    ),
+)
+
+_FORCED = frozenset({"-f", "--force", "--force-with-lease", "--mirror", "--delete"})
+GIT_RULES: tuple[Rule, ...] = (
+    Rule(
+        frozenset({"push"}),
+        _when(lambda r, c: bool(c.flags & _FORCED) or any(a.startswith("+") for a in c.args)),
+        "force-pushing rewrites others' history: never force-push",
+    ),
+    Rule(
+        frozenset({"reset"}),
+        _when(lambda r, c: "--hard" in c.args),
+        "git reset --hard throws away the user's work: make a new commit or use git stash instead",
+    ),
+    Rule(
+        frozenset({"clean"}),
+        _when(lambda r, c: bool(c.flags & {"-f", "--force"})),
+        "git clean -f deletes untracked files the user may need",
+    ),
+    Rule(
+        frozenset({"checkout", "restore"}),
+        _when(lambda r, c: "." in c.args and "--staged" not in c.args),
+        "discarding every change in the working tree is not allowed",
+    ),
+    Rule(
+        frozenset({"branch"}),
+        _when(lambda r, c: "-D" in c.flags),
+        "force-deleting branches is not allowed",
+    ),
+    Rule(
+        frozenset({"config"}),
+        _when(lambda r, c: any(k in " ".join(c.args) for k in ("hooksPath", "fsmonitor"))),
+        "setting git hooks or fsmonitor runs code outside the sandbox: not allowed",
+    ),
+)
+
+# Every name a rule judges, and the ones whose words are judged as a command line of their own.
+_JUDGED = frozenset({"git", "eval", *_SHELLS, *(n for rule in RULES for n in rule.names)})
+
+
+def _git_call(args: list[str]) -> Call:
+    """git's own options (some with a value) skipped: the subcommand and its words."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        option = rest.pop(0)
+        if option in _GIT_OPTIONS_WITH_VALUE and rest:
+            rest.pop(0)
+    sub, sub_args = (rest[0], rest[1:]) if rest else ("", [])
+    return Call(sub, sub_args, flags(sub_args), operands(sub_args))

@@ -73,6 +73,9 @@ DESTRUCTIVE = {
     "env A=1 nice rm -rf ~": "recursive delete",
     "ls | xargs rm -rf /": "recursive delete",
     "eval 'rm -rf /'": "recursive delete",
+    "x=rm; $x -rf /": "by its name",
+    "${RM:-rm} -rf /": "by its name",
+    "$(echo rm) -rf /": "by its name",
 }
 
 ALLOWED = [
@@ -93,6 +96,9 @@ ALLOWED = [
     "cd tests && pytest -q",
     "rm -rf build/*",
     "python script.py | python3 filter.py",
+    "X=1 python -m pytest -q",
+    "echo $HOME",
+    "python -c 'print(1)' $FLAGS",
 ]
 
 
