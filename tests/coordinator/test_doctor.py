@@ -90,3 +90,23 @@ def test_a_missing_cassette_is_a_failed_check_not_a_crash(tmp_path: object) -> N
     assert build["ok"] is False
     assert "cannot read cassette /nope.json" in str(build["detail"])
     assert code == 1
+
+
+def test_a_bwrap_that_cannot_start_fails_the_check_with_its_exact_error(
+    ollama: ScriptedServer, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pathlib
+
+    from tests.conftest import broken_bwrap_on_path
+
+    folder = broken_bwrap_on_path(monkeypatch, pathlib.Path(str(tmp_path)))
+    import os
+
+    code, checks = doctor(
+        {"OLLAMA_HOST": ollama.url, "PATH": os.environ["PATH"], **routes()}, tmp_path
+    )
+    sandbox = next(c for c in checks if c["check"] == "sandbox")
+    assert code == 1 and sandbox["ok"] is False and sandbox["needed"] is True
+    assert "bwrap: setting up uid map: Permission denied" in str(sandbox["detail"])
+    assert "user namespaces" in str(sandbox["detail"]) and "--no-sandbox" in str(sandbox["detail"])
+    assert folder.is_dir()

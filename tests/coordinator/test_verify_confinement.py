@@ -114,13 +114,26 @@ def criterion(kind: str, target: str) -> DodCriterion:
 
 def test_a_hostile_test_module_is_confined_at_import_time(trap: Trap) -> None:
     (trap.workspace / "test_hostile.py").write_text(
-        trap.code("seen-by-test.txt") + "\n\ndef test_ok():\n    assert True\n"
+        trap.code("seen-by-test.txt")
+        + "\n\ndef test_ok():\n    assert True\n"
     )
     result = verify(trap.workspace, [criterion("test", "test_hostile.py")])
     assert [s.name for s in result.steps] == ["compile", "tests"]
     assert result.passed, result.failures()
     seen = trap.assert_nothing_escaped("seen-by-test.txt")
     assert "tmp worked" in seen, "its /tmp is a private one, thrown away"
+
+
+def test_a_test_module_deleting_its_parent_reaches_only_the_workspace(trap: Trap) -> None:
+    (trap.workspace / ".git").mkdir()
+    (trap.workspace / ".git" / "HEAD").write_text("ref: refs/heads/team/t1\n")
+    (trap.workspace / "test_wipe.py").write_text(
+        "import shutil\nshutil.rmtree('..', ignore_errors=True)\n\ndef test_x():\n    pass\n"
+    )
+    verify(trap.workspace, [])
+    assert (trap.victim / "precious.txt").read_text() == "keep me"
+    assert (trap.workspace / ".git" / "HEAD").read_text() == "ref: refs/heads/team/t1\n"
+    assert not (trap.workspace / "test_wipe.py").exists(), "the workspace itself is writable"
 
 
 def test_a_hostile_dod_command_is_confined(trap: Trap) -> None:
