@@ -20,11 +20,12 @@ if ((${#missing[@]})); then
     fi
 fi
 
-# bubblewrap is optional: with it, agents' commands run in a sandbox (team doctor says which).
+# bubblewrap is the sandbox every piece of model-written code runs in: without it, team up
+# refuses to start (unless --no-sandbox); team doctor says why it does not work.
 if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "installing bubblewrap (the agents' sandbox) with apt-get..."
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
-        || echo "could not install bubblewrap: agents' commands will run without a sandbox" >&2
+        || echo "could not install bubblewrap: team up will refuse to run model code (team doctor)" >&2
 fi
 
 python=${PYTHON:-python3}
