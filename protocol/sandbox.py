@@ -225,16 +225,20 @@ class Sandbox:
         reader.start()
         deadline = time.monotonic() + timeout
         ended = ""
-        while process.poll() is None:
+        while True:
+            try:  # returns as soon as the command ends; else checks the limits every 50 ms
+                process.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
             if time.monotonic() > deadline:
                 ended = f"[the command was stopped after {timeout:g}s]"
             elif should_stop():  # a shutdown is honoured even in the middle of a long command
                 ended = "[the command was stopped: the agent is shutting down]"
             if ended:
                 _kill_group(process.pid)
+                process.wait()
                 break
-            time.sleep(0.05)
-        process.wait()
         reader.join(5)
         text = capture.text()
         if ended:
