@@ -21,6 +21,10 @@ NOTICE = (
 )
 
 
+# The first line of the config the demo writes: a later `team up` there must not inherit it.
+DEMO_CONFIG_MARK = "# written by team demo: every role on the scripted model"
+
+
 class DemoError(Exception):
     pass
 
@@ -71,7 +75,7 @@ def write_demo_config(workspace: Path, url: str) -> None:
         f'[models.{role}]\nprovider = "ollama"\nmodel = "{DEMO_MODEL}"\n\n'
         for role in ("plan", "build", "explore", "test", "rca")
     )
-    text = f'[providers]\nollama_host = "{url}"\n\n{roles}'
+    text = f'{DEMO_CONFIG_MARK}\n[providers]\nollama_host = "{url}"\n\n{roles}'
     atomic_write_text(workspace / ".agents" / "config.toml", text)
 
 

@@ -9,9 +9,11 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import libtmux
 
+from coordinator.demo import DEMO_CONFIG_MARK
 from coordinator.tmux import TeamSession, socket_name
 from coordinator.workspace import Team
 from protocol import (
@@ -72,6 +74,8 @@ def archive_finished_run(team: Team) -> str | None:
         for p in (layout.plan_json, layout.tasks_dir, layout.memory_json, layout.snapshots_dir)
         if p.exists()
     ]
+    if _written_by_demo(layout.config_toml):  # the scripted model is not for a real task
+        leftovers.append(layout.config_toml)
     if not layout.plan_json.exists():
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -81,3 +85,10 @@ def archive_finished_run(team: Team) -> str | None:
         shutil.move(str(path), str(target / path.name))
     layout.create_dirs()
     return str(target)
+
+
+def _written_by_demo(config: Path) -> bool:
+    try:
+        return config.read_text(encoding="utf-8").startswith(DEMO_CONFIG_MARK)
+    except OSError:
+        return False

@@ -251,16 +251,25 @@ class Coordinator:
         raise TeamFailed("the planner gave no buildable plan in three tries")
 
     def _warn_of_uncommitted_overlap(self, tasks: list[Task]) -> None:
+        """The user's uncommitted files that the plan changes too: said now, and kept in
+        team.json so that `team status` and the last message say it where the user looks."""
         repository = self.team.repository
+        if repository is None:
+            return
         planned = {f for t in tasks for f in t.files}
-        overlap = sorted(planned & set(repository.dirty)) if repository else []
-        if overlap and repository is not None:
-            self.say(
-                "fail",
-                f"the plan changes files you have uncommitted changes in: {', '.join(overlap)}; "
-                f"the team works from your last commit; commit or stash yours before "
-                f"`git merge {repository.branch}`",
-            )
+        overlap = sorted(planned & set(repository.dirty))
+        if not overlap:
+            return
+        self.team = TeamInfo.read(self.layout.team_json)
+        update = {"repository": repository.model_copy(update={"overlap": overlap})}
+        self.team = self.team.model_copy(update=update)
+        self.team.write(self.layout.team_json)
+        self.say(
+            "fail",
+            f"the plan changes files you have uncommitted changes in: {', '.join(overlap)}; "
+            f"the team works from your last commit; commit or stash yours before "
+            f"`git merge {repository.branch}`",
+        )
 
     def _explore(self) -> str:
         self._set(TeamStatus.EXPLORING)

@@ -94,7 +94,9 @@ def team_header(info: TeamInfo) -> Text:
     if info.task:
         header.append(f"\ntask: {inert(info.task)}")
     if info.repository is not None:
-        header.append(f"\n{inert(info.repository.how_to_get_it())}")
+        finished = info.status.value in ("done", "failed", "stopped")
+        line = info.repository.how_to_get_it() if finished else info.repository.where()
+        header.append(f"\n{inert(line)}")
     return header
 
 

@@ -52,6 +52,14 @@ class TeamRepository(BaseModel):
     base_ref: str | None = None  # the user's branch then; None when detached or unborn
     # The user's uncommitted and untracked files (workspace-relative): not seen by the team.
     dirty: list[str] = Field(default_factory=list)
+    # Those of them that the plan changes too: the user must commit or stash them to merge.
+    overlap: list[str] = Field(default_factory=list)
+
+    def where(self) -> str:
+        """One line: where the team's work goes while it works."""
+        if self.mode == RepositoryMode.OWN or not self.branch:
+            return f"the team works in {self.user_dir}"
+        return f"the team works on its own branch {self.branch}; your working tree is untouched"
 
     def how_to_get_it(self) -> str:
         """One line: where the result is, and the commands to look at it and take it."""
@@ -59,8 +67,14 @@ class TeamRepository(BaseModel):
             return f"the result is in {self.user_dir} (git log shows the team's commits)"
         since = self.base_ref or (self.base or "")[:12]
         see = f"git diff {since}...{self.branch}" if since else f"git log -p {self.branch}"
+        first = (
+            f"commit or stash your changes to {', '.join(self.overlap)} (the team changed them "
+            "too), then "
+            if self.overlap
+            else ""
+        )
         return (
-            f"the result is on branch {self.branch}: see it with `{see}`, "
+            f"the result is on branch {self.branch}: see it with `{see}`; {first}"
             f"take it with `git merge {self.branch}` (in {self.user_dir})"
         )
 

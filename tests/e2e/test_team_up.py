@@ -146,3 +146,23 @@ def test_team_demo_runs_the_pipeline_and_says_the_model_is_scripted(tmp_path: Pa
     assert "the model is SCRIPTED" in done.stdout
     assert "done (iteration 2)" in done.stdout
     assert "if not item.done" in (workspace / "store.py").read_text()
+
+
+@pytest.mark.timeout(300)
+def test_a_team_up_after_the_demo_does_not_inherit_its_scripted_model(
+    model: ScriptedServer, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "demo"
+    demo = team(workspace, model, "demo", "--runner", "subprocess", "--wait", "--delay", "0",
+                "-w", str(workspace))  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    config = Layout.of(workspace).config_toml
+    assert config.read_text().startswith("# written by team demo")
+    done = team(workspace, model, "up", "a todo list that counts open items", "--runner",
+                "subprocess", "--wait")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not config.exists(), "the demo's routing went with the demo's run"
+    archived = list((Layout.of(workspace).root / "history").glob("*/config.toml"))
+    assert len(archived) == 1 and "scripted-demo" in archived[0].read_text()
+    subprocess.run([sys.executable, "-m", "coordinator.cli", "-w", str(workspace), "kill",
+                    "--grace", "1"], env=env_for(model), capture_output=True, cwd=REPO)  # fmt: skip

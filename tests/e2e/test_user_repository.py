@@ -161,6 +161,8 @@ def test_the_user_is_told_what_the_team_does_not_see_and_where_plans_overlap(
     layout = Layout.of(root / ".git" / "agent-team" / "worktrees" / team_id)
     log = layout.log_file("coordinator").read_text()
     assert "the plan changes files you have uncommitted changes in: store.py" in log
+    assert "commit or stash your changes to store.py" in done.stdout
+    assert "commit or stash your changes to store.py" in team(root, model, "status").stdout
     assert (root / "store.py").read_text() == "# the user's store, edited and not committed\n"
     assert TeamInfo.read(layout.team_json).repository is not None
 
