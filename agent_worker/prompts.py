@@ -11,6 +11,7 @@ from agent_worker.tools import UNLISTED_DIRS
 from protocol import TaskAssignment
 from protocol.environment import is_secret_path
 from protocol.llm.budget import fit_sections
+from protocol.workspace_files import read_text_inside
 
 SYSTEM = {
     "builder": """You are {name}, a builder in a team of coding agents that share one workspace.
@@ -59,9 +60,12 @@ def manifest(workspace: Path, limit: int = 300) -> str:
 def _exports(path: Path) -> str:
     if path.suffix != ".py":
         return ""
+    source = read_text_inside(path.parent, path.name)
+    if source is None:
+        return "  (not a regular file)"
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-    except (SyntaxError, ValueError, OSError):
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
         return "  (does not parse)"
     names = [
         node.name
@@ -77,10 +81,10 @@ def imported_sources(workspace: Path, files: list[str], instructions: str) -> li
     instructions name: a builder must see the interfaces it uses."""
     wanted: list[str] = []
     for relative in files:
-        path = workspace / relative
-        if path.suffix == ".py" and path.is_file():
+        source = read_text_inside(workspace, relative) if relative.endswith(".py") else None
+        if source is not None:
             try:
-                tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+                tree = ast.parse(source)
             except (SyntaxError, ValueError):
                 continue
             for node in ast.walk(tree):
@@ -99,11 +103,12 @@ def imported_sources(workspace: Path, files: list[str], instructions: str) -> li
     sources = []
     for name in dict.fromkeys(wanted):
         try:  # a name from the instructions may point anywhere: stay inside the workspace
-            path, relative = resolve(workspace, name)
+            _, relative = resolve(workspace, name)
         except PathRefused:
             continue
-        if relative not in files and path.is_file() and not is_secret_path(relative):
-            sources.append((relative, path.read_text(encoding="utf-8", errors="replace")))
+        source = None if is_secret_path(relative) else read_text_inside(workspace, relative)
+        if relative not in files and source is not None:
+            sources.append((relative, source))
     return sources
 
 

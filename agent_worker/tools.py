@@ -16,6 +16,7 @@ from protocol.agents import pid_alive
 from protocol.environment import is_secret_path
 from protocol.llm import ToolCall, ToolSpec
 from protocol.sandbox import Sandbox
+from protocol.workspace_files import read_text_inside
 
 MAX_FILE_BYTES = 1_000_000
 MAX_READ_CHARS = 60_000
@@ -160,7 +161,10 @@ class Toolbox:
                 "tokens, passwords), so its content is not shown. Do not write secrets into "
                 "code; read them from the environment at run time."
             )
-        lines = real.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        whole = read_text_inside(self.workspace, relative, limit=10 * MAX_FILE_BYTES)
+        if whole is None:
+            return f"ERROR: {relative} is not a regular file under 10 MB: it is not read"
+        lines = whole.splitlines(keepends=True)
         first = max(1, int(start))
         last = len(lines) if end in (None, "") else min(len(lines), int(str(end)))
         text = "".join(lines[first - 1 : last])
@@ -211,6 +215,8 @@ class Toolbox:
         with file_lock(self.layout.file_lock(relative), timeout=LOCK_TIMEOUT):
             if not real.is_file():
                 return f"ERROR: {relative} does not exist: use write_file to create it"
+            if real.stat().st_size > MAX_FILE_BYTES:
+                return f"ERROR: {relative} is over {MAX_FILE_BYTES} bytes: it is not edited"
             current = real.read_text(encoding="utf-8")
             count = current.count(old)
             if count != 1:

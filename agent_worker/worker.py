@@ -53,6 +53,7 @@ from protocol.messages import Message, ShutdownRequestMessage, utc_now
 from protocol.reports import ExplorationReport
 from protocol.roles import Role
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
+from protocol.workspace_files import read_text_inside
 
 MODEL_ROLE: dict[AgentRole, Role] = {"builder": "build", "explorer": "explore", "tester": "test"}
 HEARTBEAT_SECONDS = 2.0
@@ -86,7 +87,7 @@ class Worker:
 
     def __post_init__(self) -> None:
         self.team = TeamInfo.read(self.layout.team_json)
-        self.sandbox = Sandbox(self.layout.workspace, confined=not self.team.unconfined)
+        self.sandbox = Sandbox.for_team(self.layout.workspace, self.team)
         self.mailbox = Mailbox(self.layout, self.team.id)
         self.store = TaskStore(self.layout)
         self.view = View(self.name, self.layout.log_file(self.name))
@@ -381,11 +382,16 @@ class Worker:
         task owns must exist when it says it is done."""
         checks = []
         for relative in dict.fromkeys([*written, *owned]):
-            path = self.layout.workspace / relative
-            if not path.is_file():
-                checks.append(FileCheck(path=relative, ok=False, detail="missing"))
+            source = read_text_inside(self.layout.workspace, relative)
+            if source is None:
+                detail = (
+                    "missing"
+                    if not (self.layout.workspace / relative).exists()
+                    else ("not a regular file in the workspace")
+                )
+                checks.append(FileCheck(path=relative, ok=False, detail=detail))
                 continue
-            failure = compile_check(relative, path.read_text(encoding="utf-8", errors="replace"))
+            failure = compile_check(relative, source)
             failure = failure or import_check(self.sandbox, relative)
             ok = failure is None
             detail = "compiles and imports" if ok else (failure.message if failure else "")

@@ -47,6 +47,7 @@ def start_scripted_model(workspace: Path, delay: float) -> str:
     proc = subprocess.Popen(
         [
             sys.executable,
+            "-P",
             "-m",
             "protocol.llm.scripted",
             str(scenario_file),

@@ -6,12 +6,13 @@ secret-looking ones. Every git command here runs without hooks."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from protocol.environment import is_secret_path
-from protocol.team import RepositoryMode
+from protocol.team import RepositoryMode, TeamRepository
 
 # The team's own ignores, kept in .git/info/exclude (never in a .gitignore).
 OWN_EXCLUDES = (".agents/", ".venv/", "venv/", "__pycache__/", "node_modules/")
@@ -22,6 +23,10 @@ NEVER_COMMITTED_DIRS = frozenset(
 _SAFE = [
     "-c",
     "core.hooksPath=/dev/null",  # the user's hooks (and any a model planted) never run
+    "-c",
+    "core.fsmonitor=false",  # nor an fsmonitor command
+    "-c",
+    "submodule.recurse=false",
     "-c",
     "commit.gpgsign=false",
     "-c",
@@ -36,7 +41,30 @@ class GitError(Exception):
     """A git command the team needs failed; the message has git's own words."""
 
 
-def _git(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Pin:
+    """The repository a team's git commands use, fixed when the team was set up: never
+    discovered from the workspace, where model code could plant a `.git` of its own."""
+
+    git_dir: Path
+    work_tree: Path
+
+    def env(self) -> dict[str, str]:
+        return {"GIT_DIR": str(self.git_dir), "GIT_WORK_TREE": str(self.work_tree)}
+
+
+def pin_of(workspace: Path, repository: TeamRepository | None) -> Pin | None:
+    if repository is not None and repository.git_dir and repository.work_tree:
+        return Pin(Path(repository.git_dir), Path(repository.work_tree))
+    if (workspace / ".git").is_dir():  # a repository of the team's own, made before any model
+        return Pin(workspace / ".git", workspace)
+    return None
+
+
+def _git(
+    cwd: Path, *args: str, stdin: str | None = None, pin: Pin | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     return subprocess.run(
         # Paths are paths, never pathspec magic or globs; git status never rewrites the index.
         ["git", "--no-optional-locks", "--literal-pathspecs", *_SAFE, *args],
@@ -45,11 +73,12 @@ def _git(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.Complete
         text=True,
         timeout=120,
         input=stdin,
+        env={**env, **(pin.env() if pin else {})},
     )
 
 
-def _checked(cwd: Path, *args: str, stdin: str | None = None) -> str:
-    done = _git(cwd, *args, stdin=stdin)
+def _checked(cwd: Path, *args: str, stdin: str | None = None, pin: Pin | None = None) -> str:
+    done = _git(cwd, *args, stdin=stdin, pin=pin)
     if done.returncode != 0:
         raise GitError(f"git {args[0]} failed in {cwd}: {done.stderr.strip() or done.stdout}")
     return done.stdout.strip()
@@ -142,10 +171,10 @@ def worktrees_dir(common_dir: Path) -> Path:
     return common_dir / "agent-team" / "worktrees"
 
 
-def create_worktree(facts: RepoFacts, team_id: str) -> tuple[Path, str, str]:
+def create_worktree(facts: RepoFacts, team_id: str) -> tuple[Path, str, str, Pin]:
     """The team's branch from the user's current commit (an empty commit when there is none)
-    and a worktree of it. Returns (the team's workspace in it, the branch, the base commit).
-    The user's HEAD, index and files are not touched."""
+    and a worktree of it. Returns (the team's workspace in it, the branch, the base commit,
+    the pin of the worktree). The user's HEAD, index and files are not touched."""
     assert facts.top is not None and facts.common_dir is not None
     top = facts.top
     base = facts.head
@@ -158,9 +187,10 @@ def create_worktree(facts: RepoFacts, team_id: str) -> tuple[Path, str, str]:
     worktree.parent.mkdir(parents=True, exist_ok=True)
     _checked(top, "worktree", "add", "-q", str(worktree), branch)
     add_excludes(facts.common_dir, WORKTREE_EXCLUDES, top)
+    git_dir = Path(_checked(worktree, "rev-parse", "--absolute-git-dir"))
     workspace = worktree / facts.relative if facts.relative else worktree
     workspace.mkdir(parents=True, exist_ok=True)
-    return workspace, branch, base
+    return workspace, branch, base, Pin(git_dir, worktree)
 
 
 def team_worktrees(facts: RepoFacts) -> list[Path]:
@@ -198,6 +228,8 @@ def committable(paths: list[str]) -> list[str]:
         parts = PurePosixPath(path).parts
         if not parts or NEVER_COMMITTED_DIRS & set(parts):
             continue
+        if path.endswith("/"):  # a repository nested inside: never committed as a gitlink
+            continue
         name = parts[-1]
         if is_secret_path(path) or (name.startswith(".tmp-") and name.endswith(".part")):
             continue
@@ -205,13 +237,23 @@ def committable(paths: list[str]) -> list[str]:
     return kept
 
 
-def _status(cwd: Path) -> list[tuple[str, str]]:
+def _status(cwd: Path, pin: Pin | None = None) -> list[tuple[str, str]]:
     """(code, path relative to `cwd`) for every change git sees under `cwd`, ignored files
-    left out, both paths of a rename."""
-    out = _git(cwd, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+    left out, both paths of a rename; nested repositories are not looked into."""
+    out = _git(
+        cwd,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--ignore-submodules=all",
+        "--",
+        ".",
+        pin=pin,
+    )
     if out.returncode != 0:
         return []
-    prefix = _git(cwd, "rev-parse", "--show-prefix").stdout.strip()
+    prefix = _git(cwd, "rev-parse", "--show-prefix", pin=pin).stdout.strip()
     entries = out.stdout.split("\0")
     found: list[tuple[str, str]] = []
     index = 0
@@ -229,15 +271,19 @@ def _status(cwd: Path) -> list[tuple[str, str]]:
     return [(c, p.removeprefix(prefix)) for c, p in found if p.startswith(prefix)]
 
 
-def commit_work(workspace: Path, message: str, branch: str | None = None) -> str | None:
-    """Commit what the team changed in `workspace` (see `committable`); the new commit's id,
-    or None when nothing changed. With `branch`, only while that branch is checked out there:
-    a worktree whose HEAD moved is never committed to."""
+def commit_work(
+    workspace: Path, message: str, repository: TeamRepository | None = None
+) -> str | None:
+    """Commit what the team changed in `workspace` (see `committable`) to the repository
+    pinned when the team was set up; the new commit's id, or None when nothing changed. In a
+    worktree, only while the team's branch is checked out there."""
+    pin = pin_of(workspace, repository)
+    branch = repository.branch if repository is not None else None
     if branch is not None:
-        head = _git(workspace, "symbolic-ref", "-q", "HEAD").stdout.strip()
+        head = _git(workspace, "symbolic-ref", "-q", "HEAD", pin=pin).stdout.strip()
         if head != f"refs/heads/{branch}":
             raise GitError(f"{workspace} is not on {branch} (HEAD is {head or 'detached'})")
-    paths = committable([path for _, path in _status(workspace)])
+    paths = committable([path for _, path in _status(workspace, pin)])
     if not paths:
         return None
     _checked(
@@ -247,8 +293,26 @@ def commit_work(workspace: Path, message: str, branch: str | None = None) -> str
         "--pathspec-from-file=-",
         "--pathspec-file-nul",
         stdin="\0".join(paths),
+        pin=pin,
     )
-    done = _git(workspace, "commit", "-q", "--no-verify", "-m", message)
+    done = _git(workspace, "commit", "-q", "--no-verify", "-m", message, pin=pin)
     if done.returncode != 0:
         return None
-    return _checked(workspace, "rev-parse", "HEAD")
+    return _checked(workspace, "rev-parse", "HEAD", pin=pin)
+
+
+def diff_since_commit(workspace: Path, repository: TeamRepository | None = None) -> str:
+    """What changed in `workspace` since the last commit, with no diff driver or textconv of
+    any configuration run (empty outside a repository)."""
+    done = _git(
+        workspace,
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--ignore-submodules=all",
+        "HEAD",
+        "--",
+        ".",
+        pin=pin_of(workspace, repository),
+    )
+    return done.stdout if done.returncode == 0 else ""

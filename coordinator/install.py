@@ -21,7 +21,11 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from protocol.workspace_files import read_text_inside
+
 PYTHON_MANIFESTS = ("requirements.txt", "pyproject.toml", "setup.py")
+# A valid project name that pip would take for a local archive (`pkg.zip`): never fetched.
+_ARCHIVE_SUFFIXES = (".zip", ".whl", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".egg")
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,11 @@ def _requirement_lines(
     may act on."""
     plain: list[str] = []
     local = False
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        problems.append(f"cannot read {path.name}: {exc}")
+    text = read_text_inside(workspace, path.relative_to(workspace))
+    if text is None:
+        problems.append(f"{path.name} not read: not a regular file in the workspace")
         return plain, local
+    lines = text.splitlines()
     for raw in lines:
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
@@ -86,7 +90,7 @@ def _requirement_lines(
         except InvalidRequirement:
             local = True  # a path or a URL
             continue
-        if requirement.url:
+        if requirement.url or _looks_like_a_file(requirement.name):
             local = True
         else:
             plain.append(str(requirement))
@@ -94,12 +98,12 @@ def _requirement_lines(
 
 
 def _pyproject_requirements(workspace: Path, problems: list[str]) -> list[str]:
-    path = workspace / "pyproject.toml"
-    if not path.is_file():
+    text = read_text_inside(workspace, "pyproject.toml")
+    if text is None:
         return []
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = tomllib.loads(text)
+    except ValueError as exc:
         problems.append(f"pyproject.toml is not valid TOML: {exc}")
         return []
     declared = [
@@ -113,7 +117,7 @@ def _pyproject_requirements(workspace: Path, problems: list[str]) -> list[str]:
         except InvalidRequirement:
             problems.append(f"pyproject.toml: {text!r} is not a requirement")
             continue
-        if not requirement.url:
+        if not requirement.url and not _looks_like_a_file(requirement.name):
             found.append(str(requirement))
     return found
 
@@ -122,3 +126,7 @@ def _list_of(data: dict[str, object], table: str, key: str) -> list[object]:
     section = data.get(table)
     value = section.get(key) if isinstance(section, dict) else None
     return value if isinstance(value, list) else []
+
+
+def _looks_like_a_file(name: str) -> bool:
+    return name.lower().endswith(_ARCHIVE_SUFFIXES)

@@ -4,15 +4,17 @@ its concrete edits turned directly into fix tasks for the files' owners."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
+from coordinator import git
 from coordinator.verify import Verification, python_files
 from protocol import FileEdit, Task
 from protocol.environment import is_secret_path
 from protocol.llm import ChatMessage
 from protocol.llm.budget import fit_sections, truncate_diff
 from protocol.reports import RcaReport
+from protocol.team import TeamRepository
+from protocol.workspace_files import read_text_inside
 
 RCA_SYSTEM = """You are the root-cause analyst of a team of coding agents. A verification of
 their work failed. Find the root cause on the evidence given, not on guesses: ask "why" five
@@ -20,21 +22,6 @@ times, each time of the previous answer. Then give concrete edits (file, action,
 fix the root cause, specific enough to be done without further thought. Do not ask to change
 files for criteria that pass."""
 _MENTIONED = re.compile(r"[\w./-]+\.py")
-
-
-def git_diff(workspace: Path) -> str:
-    """What changed since the last commit (empty outside a git repository)."""
-    try:
-        done = subprocess.run(
-            ["git", "diff", "HEAD", "--", "."],
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return without_secrets(done.stdout) if done.returncode == 0 else ""
 
 
 def without_secrets(diff: str) -> str:
@@ -62,17 +49,22 @@ def files_involved(workspace: Path, verification: Verification, tasks: list[Task
 
 
 def evidence(
-    workspace: Path, verification: Verification, tasks: list[Task], budget_tokens: int
+    workspace: Path,
+    verification: Verification,
+    tasks: list[Task],
+    budget_tokens: int,
+    repository: TeamRepository | None = None,
 ) -> str:
     """The failing output, the diff, the files involved and a listing, fitted to the budget
     with the failures first."""
     sections = [("Failing verification", verification.failures())]
-    diff = git_diff(workspace)
+    diff = without_secrets(git.diff_since_commit(workspace, repository))
     if diff:
         sections.append(("Changes since the last commit", truncate_diff(diff, budget_tokens // 3)))
     for relative in files_involved(workspace, verification, tasks)[:6]:
-        text = (workspace / relative).read_text(encoding="utf-8", errors="replace")
-        sections.append((f"File {relative}", text))
+        text = read_text_inside(workspace, relative)
+        if text is not None:  # a link out of the workspace, a FIFO: not read
+            sections.append((f"File {relative}", text))
     sections.append(("Files in the workspace", "\n".join(python_files(workspace))))
     fitted = fit_sections(sections, budget_tokens)
     return "\n\n".join(f"## {name}\n{text}" for name, text in fitted if text)

@@ -59,6 +59,7 @@ from protocol.plan import Plan
 from protocol.reports import RcaReport
 from protocol.roles import Role
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
+from protocol.workspace_files import read_bytes_inside, write_bytes_inside
 
 S = TaskStatus
 MAX_ATTEMPTS = 3
@@ -94,7 +95,7 @@ class Coordinator:
         self.store = TaskStore(self.layout)
         self.config = load_config(self.layout.config_toml)
         self.memory = Memory.load(self.layout.memory_json)
-        self.sandbox = Sandbox(self.layout.workspace, confined=not self.team.unconfined)
+        self.sandbox = Sandbox.for_team(self.layout.workspace, self.team)
         self.spawned: dict[str, AgentRole] = {}
         self.stop_reason: str | None = None
         self.model_down: str | None = None
@@ -212,7 +213,7 @@ class Coordinator:
         repository = self.team.repository
         branch = repository.branch if repository else None
         try:
-            commit = git.commit_work(self.layout.workspace, message, branch)
+            commit = git.commit_work(self.layout.workspace, message, repository)
         except git.GitError as exc:  # the work stays on disk; say why it is not committed
             self.say("fail", f"not committed: {exc}")
             return
@@ -474,14 +475,14 @@ class Coordinator:
         for relative in snapshots.changed(self.layout, snapshot, files):
             if not self._regressed(result, snapshot + 1):
                 break
-            current = (self.layout.workspace / relative).read_bytes()
+            current = read_bytes_inside(self.layout.workspace, relative)
             snapshots.rollback(self.layout, snapshot, [relative])
             trial = verify(self.layout.workspace, plan.dod, sandbox=self.sandbox)
             if _passing(trial) > _passing(result):
                 self.say("info", f"rolled back {relative}: the retry broke what passed")
                 result = trial
-            else:  # that file was not the cause: keep the new version
-                (self.layout.workspace / relative).write_bytes(current)
+            elif current is not None:  # that file was not the cause: keep the new version
+                write_bytes_inside(self.layout.workspace, relative, current)
         return result
 
     def _snapshot_passing(self, result: Verification, plan: Plan, iteration: int) -> list[str]:
@@ -496,7 +497,7 @@ class Coordinator:
         self._set(TeamStatus.VERIFYING, "root-cause analysis")
         tasks = self.store.all()
         budget = self.config.route("rca").context_window // 2
-        text = evidence(self.layout.workspace, result, tasks, budget)
+        text = evidence(self.layout.workspace, result, tasks, budget, self.team.repository)
         passing = [c.id for c in result.criteria if c.passed]
         messages = rca_messages(self.team.task, text, passing, self.memory.render())
         report = self._ask("rca", messages, RcaReport)

@@ -26,6 +26,7 @@ from protocol.agents import AgentRole, is_running, read_agent
 def worker_command(layout: Layout, name: str, role: AgentRole, extra: list[str]) -> list[str]:
     return [
         sys.executable,
+        "-P",  # the working directory (the workspace, a model's files) never shadows a module
         "-m",
         "agent_worker",
         "--workspace",

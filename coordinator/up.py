@@ -51,6 +51,7 @@ def coordinator_command(
 ) -> list[str]:
     return [
         sys.executable,
+        "-P",  # the working directory (the workspace, a model's files) never shadows a module
         "-m",
         "coordinator",
         "--workspace",
@@ -104,11 +105,17 @@ def _prepare_in_place(workspace: Path, task: str) -> Team:
     created = git.init_own(workspace)
     team, _ = init_workspace(workspace, task=task)
     _refuse_a_running_team(team)
+    repository = TeamRepository(
+        mode=RepositoryMode.OWN,
+        user_dir=str(workspace.absolute()),
+        git_dir=str((workspace / ".git").resolve()),
+        work_tree=str(workspace.resolve()),
+    )
     if created:  # what was there before, so that the team's work is a diff on top of it
-        git.commit_work(workspace, f"agent-team: {workspace.name} before team {team.info.id}")
+        before = f"agent-team: {workspace.name} before team {team.info.id}"
+        git.commit_work(workspace, before, repository)
     archived = archive_finished_run(team)
     detail = f"starting (the last run is in {archived})" if archived else "starting"
-    repository = TeamRepository(mode=RepositoryMode.OWN, user_dir=str(workspace.absolute()))
     return _reset(team, task, detail, repository)
 
 
@@ -117,7 +124,7 @@ def _prepare_worktree(facts: git.RepoFacts, task: str) -> Team:
     if earlier:
         _refuse_a_running_team(open_team(earlier[-1]))
     team_id = new_team_id()
-    workspace, branch, base = git.create_worktree(facts, team_id)
+    workspace, branch, base, pin = git.create_worktree(facts, team_id)
     team, _ = init_workspace(workspace, task=task, team_id=team_id)
     settings = Layout.of(facts.directory).config_toml
     if settings.is_file():  # the user's model settings for this directory
@@ -129,6 +136,9 @@ def _prepare_worktree(facts: git.RepoFacts, task: str) -> Team:
         base=base,
         base_ref=facts.branch if facts.head else None,
         dirty=git.dirty_files(facts),
+        git_dir=str(pin.git_dir),
+        work_tree=str(pin.work_tree),
+        top=str(facts.top),
     )
     return _reset(team, task, "starting", repository)
 

@@ -8,17 +8,19 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from coordinator.install import python_install
 from protocol.plan import DodCriterion, VerificationType
 from protocol.sandbox import Sandbox, SandboxUnavailable
+from protocol.workspace_files import inside, read_text_inside
 
 SKIPPED_DIRS = frozenset({".git", ".agents", ".venv", "venv", "node_modules", "__pycache__"})
 OUTPUT_LIMIT = 12_000
 PYTEST = ("-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider")
-PIP_INSTALL = ("-m", "pip", "install", "-q", "--disable-pip-version-check")
+PIP_QUIET = ("-q", "--disable-pip-version-check")
 FETCH_NOTE = "[fetch from the package registry: confined to the workspace, with network]"
 BUILD_NOTE = "[the workspace's own packaging: confined to the workspace, offline]"
 
@@ -68,7 +70,12 @@ def python_files(workspace: Path) -> list[str]:
 def compile_all(workspace: Path) -> Step:
     errors = []
     for relative in python_files(workspace):
-        source = (workspace / relative).read_text(encoding="utf-8", errors="replace")
+        source = read_text_inside(workspace, relative)
+        if source is None:
+            errors.append(
+                f"{relative}: not read: not a regular file in the workspace (a link out?)"
+            )
+            continue
         try:
             compile(source, relative, "exec", dont_inherit=True)
         except SyntaxError as exc:
@@ -104,13 +111,16 @@ class Runner:
         return (124 if done.timed_out else (done.exit_code or 0)), done.output
 
     def install(self) -> Step | None:
-        """Install what the workspace declares into its .venv (made once, kept): first what
-        the package registry provides (with the network), then the workspace's own packaging,
-        where its setup.py runs (offline). See coordinator/install.py."""
+        """Install what the workspace declares into its .venv (made once, kept): first the
+        team's own pip, isolated from the workspace, downloads what the package registry
+        provides (with the network); then the venv installs it and runs the workspace's own
+        packaging, where its setup.py runs (offline). See coordinator/install.py."""
         plan = python_install(self.workspace)
         if plan is None:
             return None
-        venv = self.workspace / ".venv"
+        venv = inside(self.workspace, ".venv")
+        if venv is None or venv == self.workspace.resolve():
+            return Step("install", False, ".venv is not a directory inside the workspace")
         python = venv / "bin" / "python"
         output = [*plan.problems]
         if not python.exists():
@@ -118,14 +128,27 @@ class Runner:
             if code:
                 return Step("install", False, f"could not create {venv}:\n{out}")
         self.python = str(python)
-        code, out = self.run([str(python), *PIP_INSTALL, *plan.fetch], network=True)
-        output.append(f"{FETCH_NOTE}\n{out}".strip())
-        if code:
-            return Step("install", False, "\n".join(output))
-        if plan.build:
-            offline = [str(python), *PIP_INSTALL, "--no-index", "--no-build-isolation"]
-            code, out = self.run([*offline, *plan.build])
+        downloads = Path(tempfile.mkdtemp(prefix=".downloads-", dir=venv))
+        try:
+            # -I: no PYTHON* variables, no user site, no working directory on the path: the
+            # workspace's files cannot reach into the one step that has the network.
+            fetch = [sys.executable, "-I", "-m", "pip", "download", *PIP_QUIET, "-d", "."]
+            done = self.sandbox.run(
+                [*fetch, *plan.fetch], timeout=self.timeout, network=True, cwd=downloads
+            )
+            output.append(f"{FETCH_NOTE}\n{done.output}".strip())
+            if not done.ok:
+                return Step("install", False, "\n".join(output))
+            offline = [str(python), "-m", "pip", "install", *PIP_QUIET, "--no-index"]
+            offline += ["--find-links", str(downloads), "--no-build-isolation"]
+            # What was fetched first (the build backend among it), then the workspace's own.
+            code, out = self.run([*offline, *plan.fetch])
+            if code == 0 and plan.build:
+                code, built = self.run([*offline, *plan.build])
+                out = f"{out}\n{built}".strip()
             output.append(f"{BUILD_NOTE}\n{out}".strip())
+        finally:
+            shutil.rmtree(downloads, ignore_errors=True)
         return Step("install", code == 0, "\n".join(output))
 
     def npm(self) -> list[Step]:
@@ -201,7 +224,8 @@ class Runner:
 def _has_npm_test(manifest: Path) -> bool:
     """Whether package.json has a test script other than npm's placeholder."""
     try:
-        scripts = json.loads(manifest.read_text(encoding="utf-8")).get("scripts") or {}
+        scripts = json.loads(read_text_inside(manifest.parent, manifest.name) or "{}")
+        scripts = scripts.get("scripts") or {}
     except (OSError, ValueError, AttributeError):
         return False
     script = scripts.get("test", "") if isinstance(scripts, dict) else ""

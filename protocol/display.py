@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import re
 
-# C0 controls but newline and tab, DEL, C1 controls, and the bidi embeddings and isolates.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls but newline and tab, DEL, C1 controls, the bidi marks, embeddings and isolates,
+# and lone surrogates (written out as raw bytes, such as 0x9b, an 8-bit CSI, by a
+# surrogateescape stream).
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:

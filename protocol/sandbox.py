@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from protocol.environment import model_environment
+from protocol.environment import is_secret_path, model_environment
 from protocol.rails import Rails
+from protocol.team import RepositoryMode, TeamInfo
 
 OUTPUT_LIMIT = 20_000
 HIDDEN_DIRS = ("/tmp", "/var/tmp", "/run", "/root", "/home")
+_NOT_SEARCHED = frozenset({".git", ".agents", ".venv", "venv", "node_modules", "__pycache__"})
 INSTALL_FIX = "install it: apt-get install bubblewrap (or your system's package)"
 NAMESPACE_FIX = (
     "bubblewrap needs user namespaces: `sysctl -w kernel.unprivileged_userns_clone=1` "
@@ -116,16 +118,15 @@ def _under_hidden(path: Path) -> bool:
 
 
 def _visible_python() -> list[str]:
-    """What must stay visible inside the hidden directories: this Python (its prefixes, its
-    import path, the real interpreter), read-only. Other tools installed in a home directory
-    stay out of sight with the rest of it."""
+    """What must stay visible inside the hidden directories: this Python (its prefixes and the
+    real interpreter), read-only. Nothing else of its import path: a directory on it may be a
+    user's tree, and model code needs only the interpreter and its installed packages."""
     candidates = {
         sys.prefix,
         sys.base_prefix,
         sys.exec_prefix,
         str(Path(sys.executable).parent),
         str(Path(sys.executable).resolve().parent),
-        *sys.path,
     }
     found = set()
     for candidate in candidates:
@@ -157,17 +158,33 @@ class Sandbox:
 
     workspace: Path
     confined: bool = True
+    # Directories hidden whole besides HIDDEN_DIRS: the user's repository, when the team works
+    # in a worktree inside it (its `.env`, its `.agents/config.toml`).
+    hidden: tuple[str, ...] = ()
 
-    def command(self, argv: Sequence[str], *, network: bool) -> list[str]:
+    @classmethod
+    def for_team(cls, workspace: Path, team: TeamInfo) -> Sandbox:
+        """The policy for a team: confined unless it was started with --no-sandbox."""
+        repository = team.repository
+        in_worktree = repository is not None and repository.mode == RepositoryMode.WORKTREE
+        hidden = (repository.top,) if in_worktree and repository and repository.top else ()
+        return cls(workspace, confined=not team.unconfined, hidden=hidden)
+
+    def command(
+        self, argv: Sequence[str], *, network: bool, cwd: Path | None = None
+    ) -> list[str]:
         """`argv` wrapped in bwrap under this policy."""
         root = str(self.workspace.resolve())
         options: list[tuple[str, ...]] = [("--ro-bind", "/", "/"), ("--dev", "/dev")]
         options += [("--proc", "/proc")]
         options += [("--tmpfs", d) for d in HIDDEN_DIRS if Path(d).is_dir()]
+        options += [("--tmpfs", d) for d in self.hidden if Path(d).is_dir()]
         if network and Path("/run/systemd/resolve").is_dir():  # resolv.conf may point there
             options.append(("--ro-bind", "/run/systemd/resolve", "/run/systemd/resolve"))
         options += [("--ro-bind", path, path) for path in _visible_python()]
         options.append(("--bind", root, root))
+        # Secret-looking files in the workspace (.env, keys, .npmrc) read as empty.
+        options += [("--ro-bind", "/dev/null", path) for path in secret_files(self.workspace)]
         git = Path(root, ".git")
         if git.exists():  # the team's history: read, never rewritten by model code
             options.append(("--ro-bind", str(git), str(git)))
@@ -181,7 +198,7 @@ class Sandbox:
             ("--cap-drop", "ALL"),
             ("--die-with-parent",),
             ("--new-session",),  # no TIOCSTI into the user's terminal
-            ("--chdir", root),
+            ("--chdir", str(cwd or root)),
         ]
         return ["bwrap", *(word for option in options for word in option), "--", *argv]
 
@@ -194,12 +211,14 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         output_limit: int = OUTPUT_LIMIT,
         should_stop: Callable[[], bool] = lambda: False,
+        cwd: Path | None = None,
     ) -> RunResult:
-        """Run `argv` in the workspace under the policy; `env` adds to the allow-listed
-        environment. Raises `SandboxUnavailable` when confined and bwrap cannot start."""
+        """Run `argv` in the workspace (or in `cwd`, a directory inside it) under the policy;
+        `env` adds to the allow-listed environment. Raises `SandboxUnavailable` when confined
+        and bwrap cannot start."""
         if self.confined:
             probe_sandbox().require()
-            full = self.command(argv, network=network)
+            full = self.command(argv, network=network, cwd=cwd)
         else:
             full = list(argv)
         environment = model_environment(os.environ, registry=network)
@@ -210,7 +229,7 @@ class Sandbox:
         try:
             process = subprocess.Popen(
                 full,
-                cwd=self.workspace,
+                cwd=cwd or self.workspace,
                 env=environment,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -265,6 +284,18 @@ class Sandbox:
         if reason:
             return RunResult(None, "", refused=reason, confined=self.confined)
         return self.run(["sh", "-c", command], timeout=timeout, should_stop=should_stop)
+
+
+def secret_files(workspace: Path) -> list[str]:
+    """The regular files of the workspace whose names say they hold secrets."""
+    found = []
+    for root, dirs, files in os.walk(workspace):
+        dirs[:] = [d for d in dirs if d not in _NOT_SEARCHED]
+        for name in files:
+            path = os.path.join(root, name)
+            if is_secret_path(name) and os.path.isfile(path) and not os.path.islink(path):
+                found.append(path)
+    return found
 
 
 def _kill_group(pid: int) -> None:

@@ -54,6 +54,10 @@ class TeamRepository(BaseModel):
     dirty: list[str] = Field(default_factory=list)
     # Those of them that the plan changes too: the user must commit or stash them to merge.
     overlap: list[str] = Field(default_factory=list)
+    # Fixed when the team was set up, so that git never discovers a `.git` a model planted.
+    git_dir: str | None = None
+    work_tree: str | None = None
+    top: str | None = None  # the user's repository (worktree mode): hidden from model code
 
     def where(self) -> str:
         """One line: where the team's work goes while it works."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,3 +62,26 @@ def broken_bwrap_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     return folder
+
+
+class listening:
+    """A TCP listener on loopback that counts the connections it accepts."""
+
+    def __enter__(self) -> tuple[int, list[object]]:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.accepted: list[object] = []
+
+        def accept() -> None:
+            while True:
+                try:
+                    self.accepted.append(self.socket.accept())
+                except OSError:  # closed
+                    return
+
+        threading.Thread(target=accept, daemon=True).start()
+        return self.socket.getsockname()[1], self.accepted
+
+    def __exit__(self, *exc: object) -> None:
+        self.socket.close()

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from coordinator.verify import verify
 from protocol.plan import DodCriterion
 from protocol.sandbox import probe_sandbox
-from tests.conftest import broken_bwrap_on_path
+from tests.conftest import broken_bwrap_on_path, listening
 
 HOSTILE = """
 import os, shutil, socket
@@ -86,24 +84,11 @@ def trap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Trap]:
     home_secret = Path.home() / f".agent-team-test-key-{secrets.token_hex(4)}"
     home_secret.write_text("the-private-key")
     monkeypatch.setenv("MY_TOKEN", "tok-secret")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[object] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                accepted.append(listener.accept())
-            except OSError:  # closed
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
     marker = Path("/tmp") / f"agent-team-escape-{secrets.token_hex(4)}"
     try:
-        yield Trap(workspace, marker, victim, home_secret, listener.getsockname()[1], accepted)
+        with listening() as (port, accepted):
+            yield Trap(workspace, marker, victim, home_secret, port, accepted)
     finally:
-        listener.close()
         home_secret.unlink()
         marker.unlink(missing_ok=True)
 
@@ -114,8 +99,7 @@ def criterion(kind: str, target: str) -> DodCriterion:
 
 def test_a_hostile_test_module_is_confined_at_import_time(trap: Trap) -> None:
     (trap.workspace / "test_hostile.py").write_text(
-        trap.code("seen-by-test.txt")
-        + "\n\ndef test_ok():\n    assert True\n"
+        trap.code("seen-by-test.txt") + "\n\ndef test_ok():\n    assert True\n"
     )
     result = verify(trap.workspace, [criterion("test", "test_hostile.py")])
     assert [s.name for s in result.steps] == ["compile", "tests"]

@@ -5,16 +5,17 @@ outlive its timeout. Without a working bwrap nothing runs, unless the user said
 
 from __future__ import annotations
 
+import os
 import secrets
-import socket
-import threading
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from protocol.sandbox import Sandbox, SandboxUnavailable, probe_sandbox
-from tests.conftest import broken_bwrap_on_path
+from protocol.sandbox import HIDDEN_DIRS, Sandbox, SandboxUnavailable, probe_sandbox
+from tests.conftest import broken_bwrap_on_path, listening
 
 
 @pytest.fixture
@@ -247,24 +248,61 @@ def test_a_bwrap_that_cannot_start_is_reported_with_its_exact_error(
     assert unconfined.output.strip() == "ran" and not unconfined.confined
 
 
-class listening:
-    """A TCP listener on loopback that counts the connections it accepts."""
+def test_secret_looking_files_in_the_workspace_read_as_empty(
+    sandbox: Sandbox, workspace: Path
+) -> None:
+    (workspace / ".env").write_text("API_TOKEN=ws-secret\n")
+    (workspace / "config").mkdir()
+    (workspace / "config" / "server.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    (workspace / "app.py").write_text("APP = 1\n")
+    out = sh(sandbox, "cat .env config/server.pem app.py")
+    assert "ws-secret" not in out and "PRIVATE KEY" not in out
+    assert "APP = 1" in out
 
-    def __enter__(self) -> tuple[int, list[object]]:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen()
-        self.accepted: list[object] = []
 
-        def accept() -> None:
-            while True:
-                try:
-                    self.accepted.append(self.socket.accept())
-                except OSError:  # closed
-                    return
+@pytest.fixture
+def unhidden_dir() -> Iterator[Path]:
+    """A scratch directory outside the directories the sandbox hides anyway (/tmp, homes)."""
+    for parent in (Path("/srv"), Path("/opt"), Path("/var/lib"), Path(__file__).parents[2]):
+        if os.access(parent, os.W_OK) and not any(
+            parent.resolve().is_relative_to(hidden) for hidden in HIDDEN_DIRS
+        ):
+            folder = parent / f"agent-team-test-{secrets.token_hex(4)}"
+            folder.mkdir()
+            try:
+                yield folder
+            finally:
+                shutil.rmtree(folder)
+            return
+    pytest.fail("no writable directory outside /tmp and the home directories for this test")
 
-        threading.Thread(target=accept, daemon=True).start()
-        return self.socket.getsockname()[1], self.accepted
 
-    def __exit__(self, *exc: object) -> None:
-        self.socket.close()
+def test_the_users_repository_around_a_worktree_is_hidden(unhidden_dir: Path) -> None:
+    probe_sandbox().require()
+    top = unhidden_dir / "project"
+    worktree = top / ".git" / "agent-team" / "worktrees" / "t1"
+    worktree.mkdir(parents=True)
+    (top / ".env").write_text("API_TOKEN=user-secret\n")
+    (worktree / "app.py").write_text("APP = 1\n")
+    command = ["sh", "-c", f"cat {top}/.env; cat app.py"]
+    control = Sandbox(worktree).run(command, timeout=30).output
+    assert "user-secret" in control, "the control run must see what is not hidden"
+    out = Sandbox(worktree, hidden=(str(top),)).run(command, timeout=30).output
+    assert "user-secret" not in out and "APP = 1" in out
+
+
+def test_nothing_of_the_import_path_but_the_interpreter_is_visible(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    folder = Path.home() / f".agent-team-test-path-{secrets.token_hex(4)}"
+    folder.mkdir()
+    (folder / "private.txt").write_text("on-the-import-path")
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        out = sh(sandbox, f"cat {folder}/private.txt; {sys.executable} -c 'print(42)'")
+        assert "on-the-import-path" not in out and "42" in out
+    finally:
+        (folder / "private.txt").unlink()
+        folder.rmdir()

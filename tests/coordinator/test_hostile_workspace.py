@@ -1,0 +1,195 @@
+"""The team's own, unconfined processes facing a workspace that model code shaped: a module
+that shadows the standard library, a `.git` planted with an fsmonitor command, a nested
+repository, links out of the workspace, a FIFO, `/dev/zero` behind a name, a sitecustomize.py
+and a fake venv Python waiting for the install step. None of it runs outside the sandbox,
+nothing outside the workspace is read or written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coordinator import git, snapshots
+from coordinator.rca import evidence
+from coordinator.runners import worker_command
+from coordinator.up import coordinator_command, prepare
+from coordinator.verify import Step, Verification, verify
+from protocol import TeamInfo
+from tests.conftest import TeamDir, listening
+from tests.processes import REPO
+
+MARKER_CODE = "import pathlib; pathlib.Path({marker!r}).write_text('ran'); raise SystemExit(3)\n"
+
+
+def plain_git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=u", "-c", "user.email=u@x", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("module", ["json", "agent_worker/__main__", "coordinator/__main__"])
+def test_a_module_in_the_workspace_never_shadows_the_teams_own(
+    team_dir: TeamDir, tmp_path: Path, module: str
+) -> None:
+    marker = tmp_path / "shadowed"
+    planted = team_dir.workspace / f"{module}.py"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text(MARKER_CODE.format(marker=str(marker)))
+    for command in (
+        worker_command(team_dir.layout, "builder-x", "builder", ["--max-idle", "0.5"]),
+        # No team there: it stops at once, after its imports, which is what this is about.
+        coordinator_command(tmp_path / "no-team", 1, 1, "subprocess"),
+    ):
+        subprocess.run(
+            command,
+            cwd=team_dir.workspace,  # as the panes and the subprocess runner start them
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            timeout=60,
+        )
+        assert not marker.exists(), f"{planted.name} ran in {command[:4]}"
+
+
+def hook_script(tmp_path: Path) -> tuple[Path, Path]:
+    marker = tmp_path / "fsmonitor-ran"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    return hook, marker
+
+
+def test_a_nested_repository_with_an_fsmonitor_runs_nothing_and_is_not_committed(
+    tmp_path: Path,
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    git.init_own(workspace)
+    (workspace / "app.py").write_text("x = 1\n")
+    hook, marker = hook_script(tmp_path)
+    sub = workspace / "sub"
+    sub.mkdir()
+    (sub / "f").write_text("1\n")
+    plain_git(sub, "init", "-q")
+    plain_git(sub, "add", ".")
+    plain_git(sub, "commit", "-qm", "x")
+    plain_git(sub, "config", "core.fsmonitor", str(hook))
+    (sub / "f").write_text("changed\n")
+    assert git.commit_work(workspace, "one") is not None
+    (workspace / "app.py").write_text("x = 2\n")
+    (sub / "f").write_text("changed again\n")
+    git.commit_work(workspace, "two")
+    git.diff_since_commit(workspace)
+    assert not marker.exists()
+    assert plain_git(workspace, "ls-files") == "app.py", "no gitlink, nothing of sub"
+
+
+def test_a_git_directory_planted_in_a_worktree_subdirectory_is_never_used(
+    tmp_path: Path,
+) -> None:
+    top = tmp_path / "project"
+    (top / "app").mkdir(parents=True)
+    plain_git(top, "init", "-q", "-b", "main")
+    (top / "app" / "keep.py").write_text("KEEP = 1\n")
+    plain_git(top, "add", ".")
+    plain_git(top, "commit", "-qm", "first")
+    team = prepare(top / "app", "a task")
+    info = TeamInfo.read(team.layout.team_json)
+    assert info.repository is not None and info.repository.branch
+    workspace = team.layout.workspace
+    # What model code could do in its sandbox: a repository of its own where the team commits.
+    hook, marker = hook_script(tmp_path)
+    plain_git(workspace, "init", "-q")
+    (workspace / ".git" / "HEAD").write_text(f"ref: refs/heads/{info.repository.branch}\n")
+    plain_git(workspace, "config", "core.fsmonitor", str(hook))
+    (workspace / "new.py").write_text("NEW = 1\n")
+    commit = git.commit_work(workspace, "the team's work", info.repository)
+    assert commit is not None
+    assert not marker.exists()
+    assert plain_git(top, "rev-parse", info.repository.branch) == commit
+    assert "app/new.py" in plain_git(top, "show", "--name-only", "--format=", commit)
+
+
+def outside_secret(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside-secret.txt"
+    secret.write_text("TOP-SECRET-OUTSIDE")
+    return secret
+
+
+def test_the_rca_evidence_does_not_follow_a_link_out_of_the_workspace(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "leak.py").symlink_to(outside_secret(tmp_path))
+    (workspace / "good.py").write_text("GOOD = 1\n")
+    failed = Verification([Step("tests", False, "error in leak.py and good.py")])
+    text = evidence(workspace, failed, [], 4000)
+    assert "TOP-SECRET-OUTSIDE" not in text
+    assert "GOOD = 1" in text
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_or_a_device_behind_a_python_name_fails_verification_at_once(
+    tmp_path: Path,
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    os.mkfifo(workspace / "block.py")
+    (workspace / "zero.py").symlink_to("/dev/zero")
+    (workspace / "out.py").symlink_to(outside_secret(tmp_path))
+    result = verify(workspace, [])
+    assert not result.passed
+    output = result.steps[0].output
+    for name in ("block.py", "zero.py", "out.py"):
+        assert f"{name}: not read" in output
+    assert "TOP-SECRET" not in output
+
+
+def test_a_rollback_replaces_a_link_instead_of_writing_through_it(team_dir: TeamDir) -> None:
+    outside = outside_secret(team_dir.workspace.parent)
+    models = team_dir.workspace / "models.py"
+    models.write_text("GOOD = 1\n")
+    assert snapshots.take(team_dir.layout, 1, ["models.py"]) == ["models.py"]
+    models.unlink()
+    models.symlink_to(outside)
+    assert snapshots.rollback(team_dir.layout, 1, ["models.py"]) == ["models.py"]
+    assert outside.read_text() == "TOP-SECRET-OUTSIDE"
+    assert not models.is_symlink() and models.read_text() == "GOOD = 1\n"
+
+
+def test_a_link_out_is_not_snapshotted(team_dir: TeamDir) -> None:
+    (team_dir.workspace / "leak.py").symlink_to(outside_secret(team_dir.workspace.parent))
+    assert snapshots.take(team_dir.layout, 1, ["leak.py"]) == []
+
+
+@pytest.mark.timeout(300)
+def test_nothing_the_workspace_holds_runs_while_the_install_step_has_the_network(
+    tmp_path: Path,
+) -> None:
+    from protocol.sandbox import probe_sandbox
+
+    probe_sandbox().require()
+    workspace = tmp_path / "ws"
+    (workspace / ".venv" / "bin").mkdir(parents=True)
+    with listening() as (port, accepted):
+        connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\n"
+        (workspace / "sitecustomize.py").write_text(connect)
+        (workspace / "pip").mkdir()
+        (workspace / "pip" / "__main__.py").write_text(connect)
+        fake = workspace / ".venv" / "bin" / "python"
+        fake.write_text(f"#!{sys.executable}\n{connect}")
+        fake.chmod(0o755)
+        (workspace / ".venv" / "pip.conf").write_text("[global]\nindex-url = http://127.0.0.1:9\n")
+        (workspace / "requirements.txt").write_text("sdemo.zip\n")
+        (workspace / "sdemo.zip").write_bytes(b"not really")
+        result = verify(workspace, [])
+        install = next(s for s in result.steps if s.name == "install")
+        assert "with network" in install.output
+        assert accepted == [], "something of the workspace's connected out"
