@@ -258,6 +258,8 @@ def launch(
     if unconfined:
         say(UNCONFINED_NOTICE)
     command = coordinator_command(team.layout.workspace, workers, max_iterations, runner)
+    # The directory the user named: every command finds the team from it.
+    here = info.repository.user_dir if info.repository else team.layout.workspace
     alive: Callable[[], bool]
     if runner == "tmux":
         session = start_in_tmux(team, command, resume=resume)
@@ -286,17 +288,15 @@ def launch(
             return child.poll() is None
 
     if detach and not wait:
+        watch = f"`team attach -w {here}`" if runner == "tmux" else f"`team logs -w {here} AGENT`"
         say(
-            f"the team works in {team.layout.workspace}: `team status`, "
-            "`team inbox --follow`, `team attach`"
+            f"the team works in {team.layout.workspace}: `team status -w {here}`, "
+            f"`team inbox -w {here} --follow`, {watch}"
         )
         return 0
     info = wait_for_outcome(team, say, alive)
     if info.repository is not None:
         say(info.repository.how_to_get_it())
     if runner == "tmux":
-        say(
-            f"the panes stay readable: `team attach -w {team.layout.workspace}`; "
-            f"`team kill -w {team.layout.workspace}` closes them"
-        )
+        say(f"the panes stay readable: `team attach -w {here}`; `team kill -w {here}` closes them")
     return 0 if info.status == TeamStatus.DONE else 1
