@@ -243,30 +243,30 @@ class Sandbox:
         reader = threading.Thread(target=capture.drain, args=(process.stdout,), daemon=True)
         reader.start()
         deadline = time.monotonic() + timeout
-        ended = ""
+        timed_out = stopped = False
         while True:
             try:  # returns as soon as the command ends; else checks the limits every 50 ms
                 process.wait(timeout=0.05)
                 break
             except subprocess.TimeoutExpired:
                 pass
-            if time.monotonic() > deadline:
-                ended = f"[the command was stopped after {timeout:g}s]"
-            elif should_stop():  # a shutdown is honoured even in the middle of a long command
-                ended = "[the command was stopped: the agent is shutting down]"
-            if ended:
+            timed_out = time.monotonic() > deadline
+            stopped = not timed_out and should_stop()  # a shutdown, even mid-command
+            if timed_out or stopped:
                 _kill_group(process.pid)
                 process.wait()
                 break
         reader.join(5)
         text = capture.text()
-        if ended:
+        if timed_out or stopped:
+            why = f" after {timeout:g}s" if timed_out else ": the agent is shutting down"
+            ended = f"[the command was stopped{why}]"
             text = f"{text}\n{ended}" if text else ended
         return RunResult(
-            None if ended else process.returncode,
+            None if timed_out or stopped else process.returncode,
             text,
-            timed_out=ended.startswith("[the command was stopped after"),
-            stopped=bool(ended) and not ended.startswith("[the command was stopped after"),
+            timed_out=timed_out,
+            stopped=stopped,
             confined=self.confined,
             network=network,
         )
