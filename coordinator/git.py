@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from protocol.environment import is_secret_path
-from protocol.team import RepositoryMode, TeamRepository
+from protocol.team import RepositoryMode, TeamFileError, TeamInfo, TeamRepository
 
 # The team's own ignores, kept in .git/info/exclude (never in a .gitignore).
 OWN_EXCLUDES = (".agents/", ".venv/", "venv/", "__pycache__/", "node_modules/")
@@ -194,8 +194,8 @@ def create_worktree(facts: RepoFacts, team_id: str) -> tuple[Path, str, str, Pin
 
 
 def team_worktrees(facts: RepoFacts) -> list[Path]:
-    """The team workspaces made for this directory in the user's repository, oldest first
-    by their worktrees' names (each a team id)."""
+    """The team workspaces made for this directory in the user's repository, the one created
+    last at the end."""
     if facts.common_dir is None:
         return []
     root = worktrees_dir(facts.common_dir)
@@ -204,9 +204,12 @@ def team_worktrees(facts: RepoFacts) -> list[Path]:
     found = []
     for worktree in root.iterdir():
         workspace = worktree / facts.relative if facts.relative else worktree
-        if (workspace / ".agents" / "team.json").is_file():
-            found.append(workspace)
-    return sorted(found, key=lambda p: (p / ".agents" / "team.json").stat().st_mtime)
+        try:
+            created = TeamInfo.read(workspace / ".agents" / "team.json").created_at.timestamp()
+        except TeamFileError:
+            continue
+        found.append((created, workspace))
+    return [workspace for _, workspace in sorted(found)]
 
 
 def dirty_files(facts: RepoFacts) -> list[str]:
