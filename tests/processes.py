@@ -54,3 +54,15 @@ def kill9(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.communicate()
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git as a user would (an identity of its own), fail on error, return its output."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=u", "-c", "user.email=u@x", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()

@@ -13,27 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from coordinator import git, snapshots
+from coordinator import git as team_git
+from coordinator import snapshots
 from coordinator.rca import evidence
 from coordinator.runners import worker_command
 from coordinator.up import coordinator_command, prepare
 from coordinator.verify import Step, Verification, verify
 from protocol import TeamInfo
 from tests.conftest import TeamDir, listening
-from tests.processes import REPO
+from tests.processes import REPO, git
 
 MARKER_CODE = "import pathlib; pathlib.Path({marker!r}).write_text('ran'); raise SystemExit(3)\n"
-
-
-def plain_git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=u", "-c", "user.email=u@x", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.mark.parametrize("module", ["json", "agent_worker/__main__", "coordinator/__main__"])
@@ -72,24 +62,24 @@ def test_a_nested_repository_with_an_fsmonitor_runs_nothing_and_is_not_committed
 ) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    git.init_own(workspace)
+    team_git.init_own(workspace)
     (workspace / "app.py").write_text("x = 1\n")
     hook, marker = hook_script(tmp_path)
     sub = workspace / "sub"
     sub.mkdir()
     (sub / "f").write_text("1\n")
-    plain_git(sub, "init", "-q")
-    plain_git(sub, "add", ".")
-    plain_git(sub, "commit", "-qm", "x")
-    plain_git(sub, "config", "core.fsmonitor", str(hook))
+    git(sub, "init", "-q")
+    git(sub, "add", ".")
+    git(sub, "commit", "-qm", "x")
+    git(sub, "config", "core.fsmonitor", str(hook))
     (sub / "f").write_text("changed\n")
-    assert git.commit_work(workspace, "one") is not None
+    assert team_git.commit_work(workspace, "one") is not None
     (workspace / "app.py").write_text("x = 2\n")
     (sub / "f").write_text("changed again\n")
-    git.commit_work(workspace, "two")
-    git.diff_since_commit(workspace)
+    team_git.commit_work(workspace, "two")
+    team_git.diff_since_commit(workspace)
     assert not marker.exists()
-    assert plain_git(workspace, "ls-files") == "app.py", "no gitlink, nothing of sub"
+    assert git(workspace, "ls-files") == "app.py", "no gitlink, nothing of sub"
 
 
 def test_a_git_directory_planted_in_a_worktree_subdirectory_is_never_used(
@@ -97,25 +87,25 @@ def test_a_git_directory_planted_in_a_worktree_subdirectory_is_never_used(
 ) -> None:
     top = tmp_path / "project"
     (top / "app").mkdir(parents=True)
-    plain_git(top, "init", "-q", "-b", "main")
+    git(top, "init", "-q", "-b", "main")
     (top / "app" / "keep.py").write_text("KEEP = 1\n")
-    plain_git(top, "add", ".")
-    plain_git(top, "commit", "-qm", "first")
+    git(top, "add", ".")
+    git(top, "commit", "-qm", "first")
     team = prepare(top / "app", "a task")
     info = TeamInfo.read(team.layout.team_json)
     assert info.repository is not None and info.repository.branch
     workspace = team.layout.workspace
     # What model code could do in its sandbox: a repository of its own where the team commits.
     hook, marker = hook_script(tmp_path)
-    plain_git(workspace, "init", "-q")
+    git(workspace, "init", "-q")
     (workspace / ".git" / "HEAD").write_text(f"ref: refs/heads/{info.repository.branch}\n")
-    plain_git(workspace, "config", "core.fsmonitor", str(hook))
+    git(workspace, "config", "core.fsmonitor", str(hook))
     (workspace / "new.py").write_text("NEW = 1\n")
-    commit = git.commit_work(workspace, "the team's work", info.repository)
+    commit = team_git.commit_work(workspace, "the team's work", info.repository)
     assert commit is not None
     assert not marker.exists()
-    assert plain_git(top, "rev-parse", info.repository.branch) == commit
-    assert "app/new.py" in plain_git(top, "show", "--name-only", "--format=", commit)
+    assert git(top, "rev-parse", info.repository.branch) == commit
+    assert "app/new.py" in git(top, "show", "--name-only", "--format=", commit)
 
 
 def outside_secret(tmp_path: Path) -> Path:

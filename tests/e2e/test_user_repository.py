@@ -17,21 +17,11 @@ import pytest
 from protocol import Layout, TeamInfo
 from protocol.llm.scripted import ScriptedServer
 from tests.e2e.test_team_up import model, team
+from tests.processes import git
 
 __all__ = ["model"]  # the fixture, used by name
 pytestmark = pytest.mark.timeout(300)
 TASK = "a todo list that counts open items"
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=u", "-c", "user.email=u@x", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 @dataclass
