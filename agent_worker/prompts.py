@@ -9,9 +9,8 @@ from pathlib import Path, PurePosixPath
 from agent_worker.paths import PathRefused, resolve
 from agent_worker.tools import UNLISTED_DIRS
 from protocol import TaskAssignment
-from protocol.environment import is_secret_path
 from protocol.llm.budget import fit_sections
-from protocol.workspace_files import read_text_inside
+from protocol.workspace_files import read_text_inside, text_for_a_model
 
 SYSTEM = {
     "builder": """You are {name}, a builder in a team of coding agents that share one workspace.
@@ -106,7 +105,7 @@ def imported_sources(workspace: Path, files: list[str], instructions: str) -> li
             _, relative = resolve(workspace, name)
         except PathRefused:
             continue
-        source = None if is_secret_path(relative) else read_text_inside(workspace, relative)
+        source = text_for_a_model(workspace, relative)
         if relative not in files and source is not None:
             sources.append((relative, source))
     return sources

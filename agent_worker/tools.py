@@ -199,7 +199,9 @@ class Toolbox:
                 "split it into smaller modules"
             )
         with file_lock(self.layout.file_lock(relative), timeout=LOCK_TIMEOUT):
-            old = real.read_text(encoding="utf-8", errors="replace") if real.exists() else ""
+            if real.exists() and not real.is_file():  # a FIFO or a device a command made
+                raise PathRefused(f"{relative} exists and is not a regular file: not written")
+            old = read_text_inside(self.workspace, relative) or ""
             check_gitignore_edit(relative, old, content)
             real.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(real, content)

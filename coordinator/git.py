@@ -193,6 +193,26 @@ def create_worktree(facts: RepoFacts, team_id: str) -> tuple[Path, str, str, Pin
     return workspace, branch, base, Pin(git_dir, worktree)
 
 
+def private_dirs(facts: RepoFacts) -> list[str]:
+    """What of the user's surrounds a team worktree and is hidden from model code: the
+    repository's git directory, each of its working trees, and a superproject it is part of."""
+    if facts.top is None or facts.common_dir is None:
+        return []
+    found = {facts.top, facts.common_dir}
+    if facts.common_dir.name == ".git":
+        found.add(facts.common_dir.parent)
+    listing = _git(facts.top, "worktree", "list", "--porcelain").stdout.splitlines()
+    ours = worktrees_dir(facts.common_dir)
+    for line in listing:
+        path = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if path is not None and not path.is_relative_to(ours):
+            found.add(path)
+    above = _git(facts.top, "rev-parse", "--show-superproject-working-tree").stdout.strip()
+    if above:
+        found.add(Path(above))
+    return sorted(str(p) for p in found)
+
+
 def team_worktrees(facts: RepoFacts) -> list[Path]:
     """The team workspaces made for this directory in the user's repository, the one created
     last at the end."""

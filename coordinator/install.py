@@ -25,7 +25,10 @@ from protocol.workspace_files import read_text_inside
 
 PYTHON_MANIFESTS = ("requirements.txt", "pyproject.toml", "setup.py")
 # A valid project name that pip would take for a local archive (`pkg.zip`): never fetched.
-_ARCHIVE_SUFFIXES = (".zip", ".whl", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".egg")
+_ARCHIVE_SUFFIXES = (
+    ".zip", ".whl", ".egg", ".tar", ".gz", ".tgz", ".bz2", ".tbz", ".tbz2", ".xz", ".txz",
+    ".lz", ".tlz", ".lzma", ".zst", ".7z", ".rar",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

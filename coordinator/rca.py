@@ -14,7 +14,7 @@ from protocol.llm import ChatMessage
 from protocol.llm.budget import fit_sections, truncate_diff
 from protocol.reports import RcaReport
 from protocol.team import TeamRepository
-from protocol.workspace_files import read_text_inside
+from protocol.workspace_files import text_for_a_model
 
 RCA_SYSTEM = """You are the root-cause analyst of a team of coding agents. A verification of
 their work failed. Find the root cause on the evidence given, not on guesses: ask "why" five
@@ -62,8 +62,8 @@ def evidence(
     if diff:
         sections.append(("Changes since the last commit", truncate_diff(diff, budget_tokens // 3)))
     for relative in files_involved(workspace, verification, tasks)[:6]:
-        text = read_text_inside(workspace, relative)
-        if text is not None:  # a link out of the workspace, a FIFO: not read
+        text = text_for_a_model(workspace, relative)
+        if text is not None:  # a secret, a link out of the workspace, a FIFO: not shown
             sections.append((f"File {relative}", text))
     sections.append(("Files in the workspace", "\n".join(python_files(workspace))))
     fitted = fit_sections(sections, budget_tokens)

@@ -23,6 +23,24 @@ from protocol import Layout
 from protocol.agents import AgentRole, is_running, read_agent
 
 
+def team_environment() -> dict[str, str]:
+    """The environment the team's own processes start with: this one, with only absolute
+    PYTHONPATH entries (an empty or relative entry means the working directory, the
+    workspace, and would undo `python -P`)."""
+    env = dict(os.environ)
+    entries = env.get("PYTHONPATH", "").split(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join(e for e in entries if os.path.isabs(e))
+    if not env["PYTHONPATH"]:
+        del env["PYTHONPATH"]
+    return env
+
+
+def pane_environment() -> dict[str, str]:
+    """What a tmux pane needs of it (tmux gives the rest)."""
+    env = team_environment()
+    return {"PATH": env.get("PATH", ""), "PYTHONPATH": env.get("PYTHONPATH", "")}
+
+
 def worker_command(layout: Layout, name: str, role: AgentRole, extra: list[str]) -> list[str]:
     return [
         sys.executable,
@@ -68,6 +86,7 @@ class SubprocessRunner:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.layout.workspace,
+            env=team_environment(),
         )
         out.close()
         self.procs[name] = proc
@@ -119,7 +138,7 @@ class TmuxRunner:
         return cls(layout, team, extra)
 
     def start(self, name: str, role: AgentRole) -> None:
-        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+        env = pane_environment()
         command = worker_command(self.layout, name, role, self.extra)
         self.panes[name] = self.team.spawn(name, command, self.layout.workspace, env)
 

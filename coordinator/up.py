@@ -16,8 +16,9 @@ import libtmux
 
 from coordinator import git
 from coordinator.lifecycle import archive_finished_run
+from coordinator.runners import pane_environment, team_environment
 from coordinator.tmux import TeamSession, socket_name
-from coordinator.workspace import Team, init_workspace, open_team
+from coordinator.workspace import Team, enclosing_team, init_workspace, open_team
 from protocol import COORDINATOR, Layout, TeamFileError, TeamInfo, TeamStatus
 from protocol.agents import is_running, read_agent
 from protocol.messages import utc_now
@@ -69,6 +70,7 @@ def prepare(directory: Path, task: str) -> Team:
     """The team ready for a new run on `task` in the directory the user named: in place in a
     directory of its own (git init-ed when needed), or on a branch and worktree of its own in
     the user's repository (coordinator/git.py). Raises `UpError` with what to do."""
+    _refuse_inside_a_team(directory)
     facts = git.repo_facts(directory)
     try:
         if git.choose_mode(facts, _works_in_place(directory, facts)) == RepositoryMode.OWN:
@@ -76,6 +78,27 @@ def prepare(directory: Path, task: str) -> Team:
         return _prepare_worktree(facts, task)
     except git.GitError as exc:
         raise UpError(str(exc)) from None
+
+
+def _refuse_inside_a_team(directory: Path) -> None:
+    """A team's worktree, or a directory inside a team's workspace, is the team's (and may
+    hold what its models made, a planted `.git` among it): a new team starts from the
+    directory the user works in, never from there."""
+    enclosing = enclosing_team(directory)
+    if enclosing is None:
+        return
+    try:
+        info = TeamInfo.read(Layout.of(enclosing).team_json)
+    except TeamFileError:
+        return
+    repository = info.repository
+    in_its_worktree = repository is not None and repository.mode == RepositoryMode.WORKTREE
+    if enclosing != directory.absolute() or in_its_worktree:
+        home = repository.user_dir if repository is not None else str(enclosing)
+        raise UpError(
+            f"{directory} is inside the workspace of team {info.id} ({enclosing}); "
+            f"run `team up` in {home}, where you work"
+        )
 
 
 def _works_in_place(directory: Path, facts: git.RepoFacts) -> bool:
@@ -138,7 +161,7 @@ def _prepare_worktree(facts: git.RepoFacts, task: str) -> Team:
         dirty=git.dirty_files(facts),
         git_dir=str(pin.git_dir),
         work_tree=str(pin.work_tree),
-        top=str(facts.top),
+        private=git.private_dirs(facts),
     )
     return _reset(team, task, "starting", repository)
 
@@ -190,7 +213,7 @@ def start_in_tmux(team: Team, command: list[str], *, resume: bool = False) -> Te
         raise UpError("tmux is not installed: install it, or use --runner subprocess")
     server = libtmux.Server(socket_name=socket_name(team.info.id))
     name = f"team-{team.info.id}"
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    env = pane_environment()
     existing = TeamSession.find(server, name)
     if existing is not None and not resume:
         raise UpError(f"the tmux session {name} is still there: `team attach` or `team kill`")
@@ -211,8 +234,9 @@ def start_child(team: Team, command: list[str], detach: bool) -> subprocess.Pope
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=team_environment(),
         )
-    return subprocess.Popen(command)
+    return subprocess.Popen(command, env=team_environment())
 
 
 def wait_for_outcome(team: Team, say: Callable[[str], None], alive: Callable[[], bool]) -> TeamInfo:

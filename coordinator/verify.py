@@ -158,17 +158,18 @@ class Runner:
         manifest = self.workspace / "package.json"
         if not manifest.is_file():
             return []
-        if shutil.which("npm") is None:
+        npm = self.sandbox.program("npm")  # on the team's PATH, never in the workspace
+        if npm is None:
             return [Step("npm install", False, "package.json needs npm, which is not installed")]
-        fetch = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund"]
+        fetch = [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund"]
         code, out = self.run(fetch, 600, network=True)
         output = f"{FETCH_NOTE}\n{out}"
         if code == 0:
-            code, out = self.run(["npm", "rebuild", "--no-audit", "--no-fund"], 600)
+            code, out = self.run([npm, "rebuild", "--no-audit", "--no-fund"], 600)
             output += f"\n{BUILD_NOTE}\n{out}"
         steps = [Step("npm install", code == 0, output)]
         if code == 0 and _has_npm_test(manifest):
-            code, out = self.run(["npm", "test"])
+            code, out = self.run([npm, "test"])
             steps.append(Step("npm test", code == 0, out))
         return steps
 

@@ -52,11 +52,23 @@ def open_team(workspace: Path) -> Team:
     return Team(layout, TeamInfo.read(layout.team_json))
 
 
+def enclosing_team(directory: Path) -> Path | None:
+    """The team workspace this directory is, or is inside of: the nearest one holding
+    `.agents/team.json`."""
+    directory = directory.absolute()
+    for candidate in (directory, *directory.parents):
+        if Layout.of(candidate).team_json.is_file():
+            return candidate
+    return None
+
+
 def team_workspace(directory: Path) -> Path:
-    """Where the team for the directory the user named works: the directory itself when a
-    team works in place there, else the latest team worktree made for it in the user's
-    repository, else the directory (which then has no team)."""
-    if Layout.of(directory).team_json.is_file():
-        return directory
+    """Where the team for the directory the user named works: the team workspace it is in
+    (a team in place, or a worktree given by its path), else the latest team worktree made
+    for it in the user's repository, else the directory (which then has no team). Inside a
+    team's workspace git is never asked: model code may have planted a repository there."""
+    enclosing = enclosing_team(directory)
+    if enclosing is not None:
+        return enclosing
     found = git.team_worktrees(git.repo_facts(directory))
     return found[-1] if found else directory

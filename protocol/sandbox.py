@@ -33,7 +33,7 @@ from typing import IO
 
 from protocol.environment import is_secret_path, model_environment
 from protocol.rails import Rails
-from protocol.team import RepositoryMode, TeamInfo
+from protocol.team import TeamInfo
 
 OUTPUT_LIMIT = 20_000
 HIDDEN_DIRS = ("/tmp", "/var/tmp", "/run", "/root", "/home")
@@ -93,7 +93,20 @@ class RunResult:
 
 def probe_sandbox() -> SandboxProbe:
     """Start the real policy once (per bwrap binary) on `true` and report what happened."""
-    return _probe(shutil.which("bwrap"))
+    return _probe(bwrap_path())
+
+
+def bwrap_path(workspace: Path | None = None) -> str | None:
+    """bwrap, by its absolute path, from the absolute PATH entries outside the workspace only:
+    anything else could find a `bwrap` that model code planted."""
+    root = workspace.resolve() if workspace is not None else None
+    entries = [
+        entry
+        for entry in os.environ.get("PATH", os.defpath).split(os.pathsep)
+        if os.path.isabs(entry)
+        and not (root is not None and Path(entry).resolve().is_relative_to(root))
+    ]
+    return shutil.which("bwrap", path=os.pathsep.join(entries))
 
 
 @functools.cache
@@ -138,17 +151,25 @@ def _visible_python() -> list[str]:
     return sorted(found, key=lambda p: (p.count("/"), p))
 
 
-def search_path(workspace: Path, path: str, *, confined: bool) -> str:
+def search_path(workspace: Path, path: str, *, confined: bool, network: bool = False) -> str:
     """PATH for model code: the workspace's venv, then this Python's (so `python` and
-    `pytest` are the team's), then the PATH entries that are visible in the sandbox."""
-    first = [str(workspace / ".venv" / "bin"), str(Path(sys.executable).parent)]
-    rest = [
-        entry
-        for entry in path.split(os.pathsep)
-        if entry and not (confined and _under_hidden(Path(entry).resolve()))
-    ]
-    visible_python = {str(Path(p)) for p in first}
-    return os.pathsep.join(dict.fromkeys([*first, *(e for e in rest if e not in visible_python)]))
+    `pytest` are the team's), then the absolute PATH entries visible in the sandbox. With the
+    network, nothing of the workspace: a program a model planted there (`.venv/bin/git`,
+    `node`, `rustc`) must never be what a fetch runs."""
+    root = workspace.resolve()
+    first = [] if network else [str(workspace / ".venv" / "bin")]
+    first.append(str(Path(sys.executable).parent))
+    kept = []
+    for entry in [*first, *path.split(os.pathsep)]:
+        if not entry or not os.path.isabs(entry):  # "" and "." mean the working directory
+            continue
+        real = Path(entry).resolve()
+        if confined and _under_hidden(real) and entry not in first:
+            continue
+        if network and (real == root or real.is_relative_to(root)):
+            continue
+        kept.append(entry)
+    return os.pathsep.join(dict.fromkeys(kept))
 
 
 @dataclass(frozen=True)
@@ -165,10 +186,15 @@ class Sandbox:
     @classmethod
     def for_team(cls, workspace: Path, team: TeamInfo) -> Sandbox:
         """The policy for a team: confined unless it was started with --no-sandbox."""
-        repository = team.repository
-        in_worktree = repository is not None and repository.mode == RepositoryMode.WORKTREE
-        hidden = (repository.top,) if in_worktree and repository and repository.top else ()
+        hidden = tuple(team.repository.private) if team.repository is not None else ()
         return cls(workspace, confined=not team.unconfined, hidden=hidden)
+
+    def program(self, name: str) -> str | None:
+        """The absolute path of a tool, from a PATH that holds nothing of the workspace."""
+        path = search_path(
+            self.workspace, os.environ.get("PATH", os.defpath), confined=False, network=True
+        )
+        return shutil.which(name, path=path)
 
     def command(
         self, argv: Sequence[str], *, network: bool, cwd: Path | None = None
@@ -200,7 +226,8 @@ class Sandbox:
             ("--new-session",),  # no TIOCSTI into the user's terminal
             ("--chdir", str(cwd or root)),
         ]
-        return ["bwrap", *(word for option in options for word in option), "--", *argv]
+        bwrap = bwrap_path(self.workspace) or "bwrap"  # never from the sandbox's own PATH
+        return [bwrap, *(word for option in options for word in option), "--", *argv]
 
     def run(
         self,
@@ -217,13 +244,16 @@ class Sandbox:
         `env` adds to the allow-listed environment. Raises `SandboxUnavailable` when confined
         and bwrap cannot start."""
         if self.confined:
-            probe_sandbox().require()
+            _probe(bwrap_path(self.workspace)).require()
             full = self.command(argv, network=network, cwd=cwd)
         else:
             full = list(argv)
         environment = model_environment(os.environ, registry=network)
         environment["PATH"] = search_path(
-            self.workspace, environment.get("PATH", os.defpath), confined=self.confined
+            self.workspace,
+            environment.get("PATH", os.defpath),
+            confined=self.confined,
+            network=network,
         )
         environment.update(env or {})
         try:
@@ -287,15 +317,18 @@ class Sandbox:
 
 
 def secret_files(workspace: Path) -> list[str]:
-    """The regular files of the workspace whose names say they hold secrets."""
+    """The files that secret-looking names of the workspace lead to (through a link too):
+    each is read as empty in the sandbox."""
     found = []
     for root, dirs, files in os.walk(workspace):
         dirs[:] = [d for d in dirs if d not in _NOT_SEARCHED]
         for name in files:
-            path = os.path.join(root, name)
-            if is_secret_path(name) and os.path.isfile(path) and not os.path.islink(path):
-                found.append(path)
-    return found
+            if not is_secret_path(name):
+                continue
+            real = os.path.realpath(os.path.join(root, name))
+            if os.path.isfile(real):  # a dangling link has nothing to read
+                found.append(real)
+    return sorted(set(found))
 
 
 def _kill_group(pid: int) -> None:

@@ -57,7 +57,9 @@ class TeamRepository(BaseModel):
     # Fixed when the team was set up, so that git never discovers a `.git` a model planted.
     git_dir: str | None = None
     work_tree: str | None = None
-    top: str | None = None  # the user's repository (worktree mode): hidden from model code
+    # The user's working trees and git directory around the team's worktree: hidden from
+    # model code (their `.env`, their `.agents/config.toml`, remotes with tokens).
+    private: list[str] = Field(default_factory=list)
 
     def where(self) -> str:
         """One line: where the team's work goes while it works."""

@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 from protocol.atomic import atomic_write_bytes
+from protocol.environment import is_secret_path
 
 READ_LIMIT = 2_000_000
 
@@ -57,6 +58,15 @@ def read_bytes_inside(
 def read_text_inside(workspace: Path, relative: str | Path, limit: int = READ_LIMIT) -> str | None:
     data = read_bytes_inside(workspace, relative, limit)
     return None if data is None else data.decode("utf-8", "replace")
+
+
+def text_for_a_model(workspace: Path, relative: str | Path) -> str | None:
+    """`read_text_inside`, and None for a secret-looking file, by its own name or by the name
+    of the file a link leads to (`helper.py -> .env`)."""
+    real = inside(workspace, relative)
+    if real is None or is_secret_path(str(relative)) or is_secret_path(real.name):
+        return None
+    return read_text_inside(workspace, relative)
 
 
 def write_bytes_inside(workspace: Path, relative: str | Path, data: bytes) -> bool:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from protocol import Layout, Mailbox, TeamInfo, create_inbox
+from protocol.sandbox import HIDDEN_DIRS
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,20 @@ class listening:
 
     def __exit__(self, *exc: object) -> None:
         self.socket.close()
+
+
+@pytest.fixture
+def unhidden_dir() -> Iterator[Path]:
+    """A scratch directory outside the directories the sandbox hides anyway (/tmp, homes)."""
+    for parent in (Path("/srv"), Path("/opt"), Path("/var/lib"), Path(__file__).parents[1]):
+        if os.access(parent, os.W_OK) and not any(
+            parent.resolve().is_relative_to(hidden) for hidden in HIDDEN_DIRS
+        ):
+            folder = parent / f"agent-team-test-{secrets.token_hex(4)}"
+            folder.mkdir()
+            try:
+                yield folder
+            finally:
+                shutil.rmtree(folder)
+            return
+    pytest.fail("no writable directory outside /tmp and the home directories for this test")

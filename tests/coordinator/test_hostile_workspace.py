@@ -7,6 +7,7 @@ nothing outside the workspace is read or written."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,150 @@ def test_nothing_the_workspace_holds_runs_while_the_install_step_has_the_network
         install = next(s for s in result.steps if s.name == "install")
         assert "with network" in install.output
         assert accepted == [], "something of the workspace's connected out"
+
+
+def plant(path: Path, marker: Path) -> None:
+    """An executable that leaves a marker: what model code could put on a PATH."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho "$0 $*" >> {marker}\nexit 0\n')
+    path.chmod(0o755)
+
+
+def test_a_bwrap_planted_in_the_workspace_venv_is_never_what_runs(tmp_path: Path) -> None:
+    from protocol.sandbox import Sandbox, probe_sandbox
+
+    probe_sandbox().require()
+    workspace = tmp_path / "ws"
+    marker = tmp_path / "planted-ran"
+    plant(workspace / ".venv" / "bin" / "bwrap", marker)
+    done = Sandbox(workspace).run(["sh", "-c", "echo inside"], timeout=30)
+    assert "inside" in done.output and done.confined
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("tool", ["npm", "node", "git", "rustc", "curl"])
+def test_the_network_steps_never_run_a_program_planted_in_the_workspace(
+    tmp_path: Path, tool: str
+) -> None:
+    from protocol.sandbox import search_path
+
+    workspace = tmp_path / "ws"
+    plant(workspace / ".venv" / "bin" / tool, tmp_path / "m")
+    path = search_path(
+        workspace,
+        f"{workspace}/.venv/bin:.:{workspace}/bin::/usr/bin:/bin",
+        confined=True,
+        network=True,
+    )
+    assert str(workspace) not in path and "." not in path.split(":")
+    assert "/usr/bin" in path.split(":")
+    offline = search_path(workspace, "/usr/bin", confined=True)
+    assert offline.split(":")[0] == str(workspace / ".venv" / "bin")
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed on this machine")
+def test_npm_is_the_teams_even_with_a_planted_one_and_a_linked_npmrc(tmp_path: Path) -> None:
+    from protocol.sandbox import probe_sandbox
+
+    probe_sandbox().require()
+    workspace = tmp_path / "ws"
+    marker = tmp_path / "planted-ran"
+    for tool in ("npm", "node", "git"):
+        plant(workspace / ".venv" / "bin" / tool, marker)
+    plant(workspace / "evil.sh", marker)
+    (workspace / "npmrc.conf").write_text(
+        f"git={workspace}/evil.sh\nscript-shell={workspace}/evil.sh\n"
+    )
+    (workspace / ".npmrc").symlink_to("npmrc.conf")
+    (workspace / "package.json").write_text('{"name": "x", "version": "1.0.0"}')
+    result = verify(workspace, [])
+    assert any(s.name == "npm install" for s in result.steps)
+    assert not marker.exists(), marker.read_text() if marker.exists() else ""
+
+
+def test_a_linked_secret_reads_as_empty_in_the_sandbox(tmp_path: Path) -> None:
+    from protocol.sandbox import Sandbox, probe_sandbox
+
+    probe_sandbox().require()
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / ".env").symlink_to(outside_secret(tmp_path))
+    (workspace / "helper.py").symlink_to(".env")
+    out = Sandbox(workspace).run(["sh", "-c", "cat .env helper.py; echo end"], timeout=30).output
+    assert "TOP-SECRET" not in out and "end" in out
+
+
+def test_a_link_to_a_secret_stays_out_of_the_rca_evidence(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / ".env").write_text("OPENAI_API_KEY=sk-SECRET-RCA\n")
+    (workspace / "helper.py").symlink_to(".env")
+    failed = Verification([Step("tests", False, "error in helper.py")])
+    assert "sk-SECRET-RCA" not in evidence(workspace, failed, [], 4000)
+
+
+@pytest.mark.timeout(30)
+def test_writing_over_a_fifo_is_refused_at_once(team_dir: TeamDir) -> None:
+    from agent_worker.tools import ALL_TOOLS, Toolbox
+    from protocol.llm import ToolCall
+
+    os.mkfifo(team_dir.workspace / "out.py")
+    toolbox = Toolbox(team_dir.layout, "builder-a", None, ALL_TOOLS)
+    call = ToolCall(id="c", name="write_file", arguments={"path": "out.py", "content": "x = 1\n"})
+    assert toolbox.call(call).startswith("REFUSED:")
+
+
+def test_team_up_inside_a_teams_worktree_is_refused_before_git_is_asked(tmp_path: Path) -> None:
+    from coordinator.up import UpError
+
+    top = tmp_path / "project"
+    (top / "app").mkdir(parents=True)
+    git(top, "init", "-q", "-b", "main")
+    (top / "app" / "keep.py").write_text("KEEP = 1\n")
+    git(top, "add", ".")
+    git(top, "commit", "-qm", "first")
+    team = prepare(top / "app", "a task")
+    workspace = team.layout.workspace
+    # What model code could leave there: a repository whose checkout runs a filter.
+    hook, marker = hook_script(tmp_path)
+    git(workspace, "init", "-q")
+    git(workspace, "config", "filter.x.smudge", str(hook))
+    (workspace / ".gitattributes").write_text("*.py filter=x\n")
+    git(workspace, "add", ".gitattributes")
+    git(workspace, "commit", "-qm", "planted")
+    for inside in (workspace, workspace / "sub"):
+        with pytest.raises(UpError, match=f"run `team up` in {top / 'app'}"):
+            prepare(inside, "second task")
+    assert not marker.exists()
+
+
+def test_the_users_other_working_trees_are_hidden_from_the_worktree_team(
+    unhidden_dir: Path,
+) -> None:
+    from protocol.sandbox import Sandbox, probe_sandbox
+
+    probe_sandbox().require()
+    main = unhidden_dir / "main"
+    main.mkdir()
+    git(main, "init", "-q", "-b", "main")
+    (main / "app.py").write_text("APP = 1\n")
+    git(main, "add", ".")
+    git(main, "commit", "-qm", "first")
+    (main / ".env").write_text("API_TOKEN=main-secret\n")
+    git(main, "worktree", "add", "-q", str(unhidden_dir / "linked"), "-b", "other")
+    team = prepare(unhidden_dir / "linked", "a task")
+    sandbox = Sandbox.for_team(team.layout.workspace, TeamInfo.read(team.layout.team_json))
+    command = f"cat {main}/.env {main}/.git/config; ls {unhidden_dir}/linked; cat app.py"
+    out = sandbox.run(["sh", "-c", command], timeout=30).output
+    assert "main-secret" not in out and "[core]" not in out
+    assert "APP = 1" in out
+
+
+def test_the_teams_processes_get_only_absolute_pythonpath_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from coordinator.runners import pane_environment, team_environment
+
+    monkeypatch.setenv("PYTHONPATH", f":.:relative:{REPO}:")
+    assert team_environment()["PYTHONPATH"] == str(REPO)
+    assert pane_environment()["PYTHONPATH"] == str(REPO)

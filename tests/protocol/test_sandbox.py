@@ -5,16 +5,13 @@ outlive its timeout. Without a working bwrap nothing runs, unless the user said
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from protocol.sandbox import HIDDEN_DIRS, Sandbox, SandboxUnavailable, probe_sandbox
+from protocol.sandbox import Sandbox, SandboxUnavailable, probe_sandbox
 from tests.conftest import broken_bwrap_on_path, listening
 
 
@@ -258,23 +255,6 @@ def test_secret_looking_files_in_the_workspace_read_as_empty(
     out = sh(sandbox, "cat .env config/server.pem app.py")
     assert "ws-secret" not in out and "PRIVATE KEY" not in out
     assert "APP = 1" in out
-
-
-@pytest.fixture
-def unhidden_dir() -> Iterator[Path]:
-    """A scratch directory outside the directories the sandbox hides anyway (/tmp, homes)."""
-    for parent in (Path("/srv"), Path("/opt"), Path("/var/lib"), Path(__file__).parents[2]):
-        if os.access(parent, os.W_OK) and not any(
-            parent.resolve().is_relative_to(hidden) for hidden in HIDDEN_DIRS
-        ):
-            folder = parent / f"agent-team-test-{secrets.token_hex(4)}"
-            folder.mkdir()
-            try:
-                yield folder
-            finally:
-                shutil.rmtree(folder)
-            return
-    pytest.fail("no writable directory outside /tmp and the home directories for this test")
 
 
 def test_the_users_repository_around_a_worktree_is_hidden(unhidden_dir: Path) -> None:
