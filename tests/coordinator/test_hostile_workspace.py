@@ -20,6 +20,7 @@ from coordinator.rca import evidence
 from coordinator.runners import worker_command
 from coordinator.up import coordinator_command, prepare
 from coordinator.verify import Step, Verification, verify
+from coordinator.workspace import Team
 from protocol import TeamInfo
 from tests.conftest import TeamDir, listening
 from tests.processes import REPO, git
@@ -83,16 +84,21 @@ def test_a_nested_repository_with_an_fsmonitor_runs_nothing_and_is_not_committed
     assert git(workspace, "ls-files") == "app.py", "no gitlink, nothing of sub"
 
 
-def test_a_git_directory_planted_in_a_worktree_subdirectory_is_never_used(
-    tmp_path: Path,
-) -> None:
+def worktree_team(tmp_path: Path) -> tuple[Path, Team]:
+    """A team set up for `app/` of a user's repository: it works in a worktree."""
     top = tmp_path / "project"
     (top / "app").mkdir(parents=True)
     git(top, "init", "-q", "-b", "main")
     (top / "app" / "keep.py").write_text("KEEP = 1\n")
     git(top, "add", ".")
     git(top, "commit", "-qm", "first")
-    team = prepare(top / "app", "a task")
+    return top, prepare(top / "app", "a task")
+
+
+def test_a_git_directory_planted_in_a_worktree_subdirectory_is_never_used(
+    tmp_path: Path,
+) -> None:
+    top, team = worktree_team(tmp_path)
     info = TeamInfo.read(team.layout.team_json)
     assert info.repository is not None and info.repository.branch
     workspace = team.layout.workspace
@@ -280,13 +286,7 @@ def test_writing_over_a_fifo_is_refused_at_once(team_dir: TeamDir) -> None:
 def test_team_up_inside_a_teams_worktree_is_refused_before_git_is_asked(tmp_path: Path) -> None:
     from coordinator.up import UpError
 
-    top = tmp_path / "project"
-    (top / "app").mkdir(parents=True)
-    git(top, "init", "-q", "-b", "main")
-    (top / "app" / "keep.py").write_text("KEEP = 1\n")
-    git(top, "add", ".")
-    git(top, "commit", "-qm", "first")
-    team = prepare(top / "app", "a task")
+    top, team = worktree_team(tmp_path)
     workspace = team.layout.workspace
     # What model code could leave there: a repository whose checkout runs a filter.
     hook, marker = hook_script(tmp_path)
