@@ -108,7 +108,7 @@ class Runner:
             env={"PYTHONPATH": str(self.workspace), "PYTHONDONTWRITEBYTECODE": "1"},
             output_limit=OUTPUT_LIMIT,
         )
-        return (124 if done.timed_out else (done.exit_code or 0)), done.output
+        return done.code, done.output
 
     def install(self) -> Step | None:
         """Install what the workspace declares into its .venv (made once, kept): first the
@@ -200,7 +200,8 @@ class Runner:
         if kind == VerificationType.TEST:
             argv = [self.python, *PYTEST]
             if target:
-                if target.startswith("-") or not self._inside(target):
+                real = inside(self.workspace, target)
+                if target.startswith("-") or real is None or not real.exists():
                     return CriterionResult(
                         criterion.id, False, f"{target!r} is not a test file in the workspace"
                     )
@@ -214,12 +215,7 @@ class Runner:
         done = self.sandbox.shell(target, timeout=self.timeout)
         if done.refused:
             return CriterionResult(criterion.id, False, f"refused: {done.refused}")
-        code = 124 if done.timed_out else (done.exit_code or 0)
-        return CriterionResult(criterion.id, code == 0, done.output.strip() or f"exit {code}")
-
-    def _inside(self, target: str) -> bool:
-        real = (self.workspace / target).resolve()
-        return real.is_relative_to(self.workspace.resolve()) and real.exists()
+        return CriterionResult(criterion.id, done.ok, done.output.strip() or f"exit {done.code}")
 
 
 def _has_npm_test(manifest: Path) -> bool:

@@ -57,11 +57,6 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET.search(name))
 
 
-def scrubbed_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment without secrets (`*_KEY`, `*_TOKEN`, `*_SECRET`, `*PASSWORD*`)."""
-    return {k: v for k, v in env.items() if not is_secret_name(k)}
-
-
 def model_environment(env: Mapping[str, str], *, registry: bool = False) -> dict[str, str]:
     """The environment model-written code runs with: an allow-list (PATH, HOME, locale,
     terminal), plus, for the install step, the package registry's settings; never a name

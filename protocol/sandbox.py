@@ -84,6 +84,11 @@ class RunResult:
     def ok(self) -> bool:
         return self.exit_code == 0
 
+    @property
+    def code(self) -> int:
+        """The exit code as a shell reports it: 124 after a timeout."""
+        return 124 if self.timed_out else (self.exit_code or 0)
+
     def for_model(self) -> str:
         if self.refused:
             return f"REFUSED: {self.refused}"
