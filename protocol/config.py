@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocol.roles import ROLES, Role
@@ -80,10 +81,21 @@ def _default_models() -> dict[Role, ModelRoute]:
     }
 
 
+class TeamSettings(_Strict):
+    """How the team works: the one place these defaults are written (`team up` options and
+    `[team]` in a config file override them)."""
+
+    workers: int = Field(default=4, ge=1, le=32)  # agents building at once
+    max_iterations: int = Field(default=5, ge=1, le=50)  # build-verify-fix rounds
+    max_rounds: int = Field(default=25, ge=1, le=500)  # model turns per task attempt
+    max_seconds: float = Field(default=600.0, gt=0)  # wall time per task attempt
+
+
 class Config(_Strict):
     models: dict[Role, ModelRoute] = Field(default_factory=_default_models)
     providers: Providers = Field(default_factory=Providers)
     limits: Limits = Field(default_factory=Limits)
+    team: TeamSettings = Field(default_factory=TeamSettings)
 
     def route(self, role: Role) -> ModelRoute:
         return self.models[role]
@@ -107,11 +119,74 @@ def normalise_host(host: str) -> str:
     return f"{scheme}://{rest}"
 
 
-def _check_url(setting: str, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"providers.{setting} = {url!r} is not an http(s) URL with a host")
-    return url.rstrip("/")
+def url_problem(url: str) -> str | None:
+    """What makes `url` unusable as a model server's base URL, or None when it is usable:
+    then httpx accepts it and every path the client appends to it."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "it has a space or a control character"
+    if url.count("[") != url.count("]"):
+        return "its [ ] brackets do not pair (an IPv6 host is written [::1])"
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "[zz]" is no IPv6 address
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "it is not an http:// or https:// URL"
+    if not parts.hostname:
+        return "it has no host"
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or over 65535
+        return f"its port {_port_text(parts.netloc)!r} is not a number from 1 to 65535"
+    if port == 0:
+        return "its port 0 is not a port a server listens on"
+    if parts.query or parts.fragment:
+        return "a base URL has no ?query or #fragment (paths are appended to it)"
+    try:
+        # .host decodes an IDNA name, where httpx would fail at the first request.
+        _ = httpx.URL(url + "/api").host
+    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
+        return f"httpx cannot use it ({exc})"
+    return None
+
+
+def _port_text(netloc: str) -> str:
+    """What stands after the host's colon in `netloc` ("" when no port was written)."""
+    host_port = netloc.rpartition("@")[2]
+    if host_port.startswith("["):
+        host_port = host_port.partition("]")[2]
+        return host_port[1:] if host_port.startswith(":") else host_port
+    return host_port.partition(":")[2]
+
+
+_ENV_VARS = {"ollama_host": "OLLAMA_HOST", "openai_base_url": "OPENAI_BASE_URL"}
+
+
+def _check_url(
+    setting: str, url: str, layers: list[tuple[str, Mapping[str, Any]]], *, given: str
+) -> str:
+    """`url`, or a ConfigError naming the setting, the layer that gave it, the value and a
+    good example. `given` is the value as written (`url` may be it normalised)."""
+    problem = url_problem(url)
+    if problem is None:
+        return url.rstrip("/")
+    source = next(
+        (
+            name
+            for name, layer in reversed(layers)
+            if isinstance(layer.get("providers"), Mapping) and setting in layer["providers"]
+        ),
+        "the defaults",
+    )
+    if source == "the environment" and setting in _ENV_VARS:
+        what = f"{_ENV_VARS[setting]}={given!r} (from the environment)"
+    else:
+        what = f"providers.{setting} = {given!r} (from {source})"
+    read_as = f", read as {url!r}," if url != given.strip().rstrip("/") else ""
+    raise ConfigError(
+        f"{what}{read_as} is not a usable URL: {problem}; "
+        f"a good one looks like {getattr(Providers(), setting)}"  # the default is one
+    )
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,7 +275,9 @@ def load_config(
     providers = config.providers
     # URLs are checked here, whichever layer gave them: a bad one is a config error, not a
     # connection to retry five times.
-    providers.ollama_host = _check_url("ollama_host", normalise_host(providers.ollama_host))
-    providers.openai_base_url = _check_url("openai_base_url", providers.openai_base_url)
-    providers.anthropic_base_url = _check_url("anthropic_base_url", providers.anthropic_base_url)
+    host = providers.ollama_host
+    providers.ollama_host = _check_url("ollama_host", normalise_host(host), layers, given=host)
+    for setting in ("openai_base_url", "anthropic_base_url"):
+        url = getattr(providers, setting)
+        setattr(providers, setting, _check_url(setting, url, layers, given=url))
     return config

@@ -5,6 +5,7 @@ in tests and demos."""
 from protocol.llm.client import ModelClient
 from protocol.llm.errors import (
     BadAnswer,
+    BadServerURL,
     CassetteMismatch,
     ContextOverflow,
     ModelError,
@@ -20,6 +21,7 @@ from protocol.llm.types import ROLES, ChatMessage, ChatResult, Role, ToolCall, T
 __all__ = [
     "ROLES",
     "BadAnswer",
+    "BadServerURL",
     "CassetteMismatch",
     "ChatMessage",
     "ChatResult",

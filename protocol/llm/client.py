@@ -19,10 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from protocol.config import Config, ModelRoute
+from protocol.config import Config, ModelRoute, Providers
 from protocol.llm import budget
 from protocol.llm.errors import (
     BadAnswer,
+    BadServerURL,
     ContextOverflow,
     ModelNotFound,
     ModelTimeout,
@@ -39,6 +40,7 @@ from protocol.llm.transport import (
     RecordingTransport,
     ReplayTransport,
     Transport,
+    UnusableURL,
 )
 from protocol.llm.types import ChatMessage, ChatResult, Reply, Role, ToolCall, ToolSpec, Usage
 from protocol.llm.wire import ANSWER_TOOL, WIRE_FORMATS, BadReply, ChatRequest, decode, error_text
@@ -61,6 +63,19 @@ def _how_to_start(provider: str, url: str) -> str:
             f"or set OPENAI_BASE_URL to where it runs (now {url})."
         )
     return f"Check your network and the Anthropic base URL ({url})."
+
+
+# Where each provider's base URL is configured, and what to tell a user to fix.
+URL_FIELD = {
+    "ollama": "ollama_host",
+    "openai": "openai_base_url",
+    "anthropic": "anthropic_base_url",
+}
+URL_SETTING = {
+    "ollama": "OLLAMA_HOST",
+    "openai": "OPENAI_BASE_URL (it usually ends in /v1)",
+    "anthropic": "the Anthropic base URL",
+}
 
 
 class ModelClient:
@@ -111,12 +126,8 @@ class ModelClient:
 
     @property
     def base_url(self) -> str:
-        p = self.config.providers
-        return {
-            "ollama": p.ollama_host,
-            "openai": p.openai_base_url,
-            "anthropic": p.anthropic_base_url,
-        }[self.provider].rstrip("/")
+        url: str = getattr(self.config.providers, URL_FIELD[self.provider])
+        return url.rstrip("/")
 
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {ROLE_HEADER: self.role}
@@ -254,6 +265,12 @@ class ModelClient:
                     ) from None
                 self._sleep(self._backoff(attempt, None))
                 continue
+            except UnusableURL as exc:
+                raise BadServerURL(
+                    f"{self._where()} is not a usable URL ({exc}): fix "
+                    f"{URL_SETTING[self.provider]} (the default is "
+                    f"{getattr(Providers(), URL_FIELD[self.provider])})"
+                ) from None
             except ReadTimedOut:
                 raise ModelTimeout(
                     f"no answer from {self.route.model} at {self.base_url} within "
@@ -286,14 +303,9 @@ class ModelClient:
             )
             return ModelNotFound(f"model {model!r} is not available on {self._where()}: {fix}")
         if status == 404:
-            setting = {
-                "ollama": "OLLAMA_HOST",
-                "openai": "OPENAI_BASE_URL (it usually ends in /v1)",
-                "anthropic": "the Anthropic base URL",
-            }[self.provider]
             return ServerError(
                 f"{self._where()} has no such endpoint (404: {detail}): is it "
-                f"really a {self.provider} server? Check {setting}",
+                f"really a {self.provider} server? Check {URL_SETTING[self.provider]}",
                 status,
             )
         if status in (401, 403):

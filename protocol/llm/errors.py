@@ -23,6 +23,10 @@ class TruncatedAnswer(ModelError):
     """The model stopped at its token limit (`length`): the answer is incomplete."""
 
 
+class BadServerURL(ModelError):
+    """The server's URL cannot be used at all: a setting to fix, not a connection to retry."""
+
+
 class ModelTimeout(ModelError):
     """The server accepted the request but gave no answer in time."""
 

@@ -35,6 +35,10 @@ class ReadTimedOut(Exception):
     """Connected, but no answer within the read timeout."""
 
 
+class UnusableURL(Exception):
+    """httpx cannot parse the URL (bad port, brackets, host name): no request was sent."""
+
+
 class Transport(Protocol):
     def request(
         self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
@@ -60,8 +64,13 @@ class HttpxTransport:
     ) -> HttpResponse:
         timeouts = httpx.Timeout(timeout, connect=self._connect_timeout)
         try:
+            target = httpx.URL(url)
+            _ = target.host  # decodes an IDNA name: a bad one fails here, not mid-request
+        except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
+            raise UnusableURL(str(exc)) from None
+        try:
             response = self._client.request(
-                method, url, json=body, headers=headers, timeout=timeouts
+                method, target, json=body, headers=headers, timeout=timeouts
             )
         except httpx.ReadTimeout as exc:
             raise ReadTimedOut(str(exc) or "read timed out") from exc

@@ -290,3 +290,21 @@ def test_inbox_orders_by_inbox_then_sequence(team: Team, workspace: Path) -> Non
         ("coordinator", 1), ("coordinator", 2), ("coordinator", 3),
         ("user", 1), ("user", 2), ("user", 3),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("host", ["localhost:abc", "::::", "http://[::1"])
+def test_doctor_with_a_bad_ollama_host_is_exit_1_with_what_to_fix(
+    tmp_path: Path, host: str
+) -> None:
+    """The real `team` executable: a bad URL is a config error, never a traceback."""
+    executable = shutil.which("team", path=os.path.dirname(sys.executable))
+    assert executable, "the team console script is installed next to this Python"
+    env = {**os.environ, "OLLAMA_HOST": host, "TEAM_CONFIG": str(tmp_path / "none.toml")}
+    done = subprocess.run(
+        [executable, "-w", str(tmp_path), "doctor"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"OLLAMA_HOST={host!r} (from the environment)" in done.stderr
+    assert "a good one looks like http://127.0.0.1:11434" in done.stderr

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from protocol.config import ConfigError, load_config, normalise_host, parse_model_spec
+from protocol.config import (
+    ConfigError,
+    load_config,
+    normalise_host,
+    parse_model_spec,
+    url_problem,
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -104,3 +112,81 @@ def test_recording_is_switched_on_from_the_environment(tmp_path: Path) -> None:
         env={"TEAM_RECORD_CASSETTES": str(tmp_path / "tapes")}, user_config=tmp_path / "n.toml"
     )
     assert config.providers.record_cassettes == str(tmp_path / "tapes")
+
+
+BAD_URLS = {
+    "port-not-a-number": ("http://localhost:abc", "its port 'abc' is not a number"),
+    "port-too-big": ("http://localhost:99999", "its port '99999' is not a number"),
+    "unpaired-bracket": ("http://[::1", "brackets do not pair"),
+    "no-host": ("http://:8080", "it has no host"),
+    "space-in-host": ("http://gpu box:8080", "a space"),
+    "bad-idna-name": ("http://xn--a:8080", "httpx cannot use it"),
+}
+GOOD = {
+    "ollama_host": "http://127.0.0.1:11434",
+    "openai_base_url": "http://127.0.0.1:8000/v1",
+    "anthropic_base_url": "https://api.anthropic.com",
+}
+ENV_VAR = {"ollama_host": "OLLAMA_HOST", "openai_base_url": "OPENAI_BASE_URL"}
+LAYERS = [
+    (setting, layer)
+    for setting in GOOD
+    for layer in ("user file", "team file", "environment", "command line")
+    if layer != "environment" or setting in ENV_VAR
+]
+
+
+@pytest.mark.parametrize(("value", "problem"), BAD_URLS.values(), ids=BAD_URLS.keys())
+@pytest.mark.parametrize(("setting", "layer"), LAYERS, ids=[f"{s}-{w}" for s, w in LAYERS])
+def test_a_bad_url_in_any_layer_is_a_config_error_naming_it(
+    tmp_path: Path, setting: str, layer: str, value: str, problem: str
+) -> None:
+    user, team = tmp_path / "user.toml", tmp_path / "team.toml"
+    table = f"[providers]\n{setting} = {json.dumps(value)}\n"
+    env: dict[str, str] = {}
+    overrides: dict[str, Any] = {}
+    if layer == "user file":
+        write(user, table)
+    elif layer == "team file":
+        write(team, table)
+    elif layer == "environment":
+        env[ENV_VAR[setting]] = value
+    else:
+        overrides["providers"] = {setting: value}
+    with pytest.raises(ConfigError) as caught:
+        load_config(team, env=env, user_config=user, overrides=overrides)
+    message = str(caught.value)
+    where = {
+        "user file": f"providers.{setting} = {value!r} (from {user})",
+        "team file": f"providers.{setting} = {value!r} (from {team})",
+        "environment": f"{ENV_VAR.get(setting)}={value!r} (from the environment)",
+        "command line": f"providers.{setting} = {value!r} (from the command line)",
+    }[layer]
+    assert where in message
+    assert problem in message
+    assert f"a good one looks like {GOOD[setting]}" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("localhost:abc", "read as 'http://localhost:abc', is not a usable URL: its port 'abc'"),
+        ("::::", "read as 'http://127.0.0.1::::', is not a usable URL: its port ':::'"),
+        ("http://[::1", "its [ ] brackets do not pair"),
+        ("[::1]:x", "its port 'x'"),
+        ("gpu-box:0", "its port 0"),
+        ("ftp://gpu-box", "not an http:// or https:// URL"),
+        ("gpu-box:11434/?x=1", "no ?query"),
+    ],
+)
+def test_a_bad_ollama_host_says_how_it_was_read_and_what_is_wrong(
+    tmp_path: Path, raw: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError, match="OLLAMA_HOST=") as caught:
+        load_config(env={"OLLAMA_HOST": raw}, user_config=tmp_path / "none.toml")
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8080", "https://gpu-box", "http://h:1/v1/"])
+def test_good_urls_pass_the_check(url: str) -> None:
+    assert url_problem(url) is None

@@ -3,6 +3,7 @@ never a raw KeyError or AttributeError."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,9 +11,19 @@ from typing import Any
 
 import pytest
 
-from protocol.llm import ChatMessage, ContextOverflow, ModelNotFound, ServerError
+from protocol.config import Config, Providers, url_problem
+from protocol.llm import (
+    BadServerURL,
+    ChatMessage,
+    ContextOverflow,
+    ModelClient,
+    ModelError,
+    ModelNotFound,
+    ServerError,
+    ServerUnreachable,
+)
 from protocol.llm.wire import WIRE_FORMATS, ChatRequest
-from tests.protocol.llm.conftest import MakeClient, StartServer
+from tests.protocol.llm.conftest import MakeClient, Sleeps, StartServer
 
 ASK = [ChatMessage.user("hello")]
 
@@ -150,3 +161,50 @@ def test_openai_itself_gets_max_completion_tokens_and_local_servers_max_tokens()
     official = WIRE_FORMATS["openai"].body(_request(official_openai=True))
     assert local["max_tokens"] == 512 and "max_completion_tokens" not in local
     assert official["max_completion_tokens"] == 512 and "max_tokens" not in official
+
+
+def closed_port() -> int:
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def client_for(url: str, sleeps: Sleeps) -> ModelClient:
+    """A client for an Ollama at `url`, through a Config built by hand: no check on the way."""
+    config = Config(providers=Providers(ollama_host=url))
+    config.limits.max_retries = 1
+    return ModelClient(config, "build", sleep=sleeps)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:abc",
+        "http://127.0.0.1::::",
+        "http://[::1",
+        "http://[zz]:1",
+        "http://xn--a:{port}",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:{port}",
+        "http://[::1]:{port}",
+        "http://user:pw@127.0.0.1:{port}/",
+        "http://localhost:{port}/v1",
+    ],
+)
+def test_the_client_never_lets_an_httpx_url_error_out(url: str, sleeps: Sleeps) -> None:
+    """Whatever the URL, a model error; and one the config check accepts fails only as an
+    unreachable server."""
+    url = url.format(port=closed_port())
+    with client_for(url, sleeps) as client, pytest.raises(ModelError) as caught:
+        client.available_models()
+    if url_problem(url) is None:
+        assert isinstance(caught.value, ServerUnreachable)
+
+
+def test_a_url_httpx_cannot_parse_is_a_bad_server_url_without_retries(sleeps: Sleeps) -> None:
+    with client_for("http://localhost:abc", sleeps) as client:
+        with pytest.raises(BadServerURL, match="http://localhost:abc is not a usable URL"):
+            client.available_models()
+        with pytest.raises(BadServerURL, match="fix OLLAMA_HOST"):
+            client.chat(ASK)
+    assert sleeps == []
