@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import click
 from rich.console import Console
@@ -44,11 +44,11 @@ from protocol import (
     make_message,
     parse_payload,
 )
-from protocol.agents import is_running, read_agents
+from protocol.agents import is_running, read_agent, read_agents
 from protocol.config import ConfigError, load_config
 from protocol.display import inert
 from protocol.messages import is_agent_name
-from protocol.wire import load_json_object
+from protocol.wire import MAX_MESSAGE_BYTES, load_json_object
 
 
 class Context:
@@ -231,7 +231,11 @@ def _print_json(record: dict[str, Any]) -> None:
     type=click.Choice(MESSAGE_TYPES),
     help="The message type.",
 )
-@click.option("--payload", required=True, help="The payload, as a JSON object.")
+@click.option(
+    "--payload",
+    required=True,
+    help="The payload, as a JSON object; @FILE reads it from FILE, - from standard input.",
+)
 @click.option("--from", "sender", default=USER, show_default=True, help="Who the message is from.")
 @click.option("--reply-to", default=None, help="The id of the message this answers.")
 @workspace_option
@@ -247,16 +251,21 @@ def send(
     """Send one message into an agent's inbox. It is validated before it is delivered.
 
     This is how you answer a plan_approval, and a handy way to poke an agent while debugging.
+    A message to an agent that is not running is delivered all the same (it reads it when it
+    starts); a note on stderr says so.
 
     \b
     Examples:
       team send --to coordinator --type plan_approval \\
           --payload '{"stage": "response", "approved": true}'
       team send --to builder-storage --type shutdown_request --payload '{"reason": "done"}'
+      team send --to coordinator --type plan_approval --payload @approval.json
+      echo '{"reason": "done"}' | team send --to builder-storage \\
+          --type shutdown_request --payload -
     """
     team = c.team()
     try:
-        raw = load_json_object(payload.encode("utf-8", "surrogatepass"))
+        raw = load_json_object(_payload_bytes(payload))
     except BadMessage as exc:
         raise click.BadParameter(exc.reason, param_hint="--payload") from None
     if not is_agent_name(sender):
@@ -281,6 +290,41 @@ def send(
         f"delivered {message.type} {message.id} to {recipient} (seq {delivered.seq})",
         highlight=False,
     )
+    coordinator = read_agent(team.layout, "coordinator")
+    note = views.unheard_note(
+        recipient,
+        recipient_running=is_running(read_agent(team.layout, recipient)),
+        coordinator_running=is_running(coordinator),
+        team_started=coordinator is not None,
+    )
+    if note:  # on stderr: stdout stays the one "delivered" line a script may read
+        click.echo(f"delivered, but {note}", err=True)
+
+
+def _payload_bytes(payload: str) -> bytes:
+    """The --payload as bytes: the JSON itself, or what @FILE or - (stdin) holds."""
+    if payload == "-":
+        return _read_capped(sys.stdin.buffer, "standard input")
+    if not payload.startswith("@"):
+        return payload.encode("utf-8", "surrogatepass")
+    try:
+        with open(payload[1:], "rb") as f:
+            return _read_capped(f, payload[1:])
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot read {payload[1:]!r}: {exc.strerror or exc}", param_hint="--payload"
+        ) from None
+
+
+def _read_capped(stream: BinaryIO, source: str) -> bytes:
+    # One byte over the limit is enough to refuse it: never read a huge file whole.
+    data = stream.read(MAX_MESSAGE_BYTES + 1)
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise click.BadParameter(
+            f"{source} holds more than a message may ({MAX_MESSAGE_BYTES} bytes)",
+            param_hint="--payload",
+        )
+    return data
 
 
 @cli.command()

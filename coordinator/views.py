@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coordinator.inbox_watch import entry_time
-from protocol import InboxEntry, Task, TaskStatus, TeamInfo, summarize
+from protocol import USER, InboxEntry, Task, TaskStatus, TeamInfo, summarize
 from protocol.agents import AgentRecord
 from protocol.display import inert, inert_line
 from protocol.sandbox import UNCONFINED_NOTICE
@@ -132,3 +132,20 @@ def agents_table(agents: list[AgentRecord], alive: list[bool]) -> Table:
             f"{age:.0f}s ago",
         )
     return table
+
+
+def unheard_note(
+    recipient: str, *, recipient_running: bool, coordinator_running: bool, team_started: bool
+) -> str | None:
+    """Why a message just delivered to `recipient` waits unread, or None when its process
+    is there to read it (or it is the user's, read with `team inbox`)."""
+    if recipient == USER or recipient_running:
+        return None
+    if coordinator_running:
+        return f"{recipient} is not running: it will read it when the coordinator starts it again"
+    if not team_started:
+        return f"{recipient} is not running (the team has not started): it will read it then"
+    return (
+        f"{recipient} is not running (the team is stopped): "
+        "it will read it when `team resume` starts it"
+    )

@@ -6,13 +6,15 @@ import select
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from coordinator.cli import cli
-from protocol import Layout, Task, TaskStatus, TaskStore, TeamInfo, list_inbox
+from protocol import Layout, Task, TaskStatus, TaskStore, TeamInfo, create_inbox, list_inbox
+from protocol.agents import AgentRecord, AgentRole, AgentState
 from protocol.mailbox import MessageName
 from tests.coordinator.conftest import Team
 
@@ -308,3 +310,112 @@ def test_doctor_with_a_bad_ollama_host_is_exit_1_with_what_to_fix(
     assert "Traceback" not in done.stdout + done.stderr
     assert f"OLLAMA_HOST={host!r} (from the environment)" in done.stderr
     assert "a good one looks like http://127.0.0.1:11434" in done.stderr
+
+
+@pytest.fixture
+def sleeper() -> Iterator[int]:
+    """The pid of a real process that stays alive for the test: an agent that is running."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def register(workspace: Path, name: str, pid: int, state: AgentState = "working") -> None:
+    role: AgentRole = "coordinator" if name == "coordinator" else "builder"
+    AgentRecord(name=name, role=role, pid=pid, state=state).write(Layout.of(workspace))
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "note"),
+    [
+        (None, "builder-x is not running (the team has not started): it will read it then"),
+        ("stopped", "builder-x is not running (the team is stopped): it will read it when "
+                    "`team resume` starts it"),
+        ("running", "builder-x is not running: it will read it when the coordinator starts it "
+                    "again"),
+    ],
+)  # fmt: skip
+def test_a_message_to_an_agent_that_is_not_running_is_delivered_with_a_note_on_stderr(
+    team: Team, workspace: Path, sleeper: int, coordinator: str | None, note: str
+) -> None:
+    team("init")
+    create_inbox(Layout.of(workspace), "builder-x")
+    register(workspace, "builder-x", dead_pid())
+    if coordinator is not None:
+        register(workspace, "coordinator", sleeper if coordinator == "running" else dead_pid())
+    sent = team("send", "--to", "builder-x", "--type", "shutdown_request", "--payload", SHUTDOWN)
+    assert sent.exit_code == 0, sent.output
+    assert sent.stdout.startswith("delivered shutdown_request")
+    assert sent.stderr == f"delivered, but {note}\n"
+    assert len(list_inbox(Layout.of(workspace), "builder-x", team=None)) == 1
+
+
+def test_a_message_to_a_running_agent_or_to_the_user_has_no_note(
+    team: Team, workspace: Path, sleeper: int
+) -> None:
+    team("init")
+    register(workspace, "coordinator", sleeper)
+    for recipient in ("coordinator", "user"):
+        sent = team("send", "--to", recipient, "--type", "shutdown_request", "--payload", SHUTDOWN)
+        assert sent.exit_code == 0, sent.output
+        assert sent.stderr == ""
+
+
+def test_a_stopped_agent_whose_pid_lives_on_counts_as_not_running(
+    team: Team, workspace: Path, sleeper: int
+) -> None:
+    team("init")
+    register(workspace, "coordinator", sleeper, state="stopped")
+    sent = team("send", "--to", "coordinator", "--type", "shutdown_request", "--payload", SHUTDOWN)
+    assert "coordinator is not running (the team is stopped)" in sent.stderr
+
+
+def test_the_payload_comes_from_a_file_or_from_stdin(
+    team: Team, workspace: Path, tmp_path: Path
+) -> None:
+    team("init")
+    payload_file = tmp_path / "payload.json"
+    payload_file.write_text('{"reason": "from a file"}\n')
+    by_file = team("send", "--to", "user", "--type", "shutdown_request",
+                   "--payload", f"@{payload_file}")  # fmt: skip
+    assert by_file.exit_code == 0, by_file.output
+    by_stdin = team("send", "--to", "user", "--type", "shutdown_request", "--payload", "-",
+                    input='{"reason": "from stdin"}')  # fmt: skip
+    assert by_stdin.exit_code == 0, by_stdin.output
+    inbox = list_inbox(Layout.of(workspace), "user", team=None)
+    assert [json.loads(e.path.read_bytes())["payload"]["reason"] for e in inbox] == [
+        "from a file", "from stdin",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("payload", "complaint"),
+    [
+        ("@{tmp}/missing.json", "cannot read '{tmp}/missing.json': No such file or directory"),
+        ("@{tmp}", "cannot read '{tmp}': Is a directory"),
+        ("@{tmp}/huge.json", "holds more than a message may (1048576 bytes)"),
+        ("@{tmp}/empty.json", "empty file"),
+    ],
+    ids=["missing", "directory", "too-big", "empty"],
+)
+def test_a_payload_file_that_cannot_be_used_is_exit_2_naming_it(
+    team: Team, workspace: Path, tmp_path: Path, payload: str, complaint: str
+) -> None:
+    team("init")
+    (tmp_path / "huge.json").write_bytes(b" " * (2 * 1024 * 1024))
+    (tmp_path / "empty.json").write_bytes(b"")
+    result = team("send", "--to", "user", "--type", "shutdown_request",
+                  "--payload", payload.format(tmp=tmp_path))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert complaint.format(tmp=tmp_path) in result.output
+    assert "Traceback" not in result.output
+    assert list_inbox(Layout.of(workspace), "user", team=None) == []
