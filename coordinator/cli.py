@@ -25,6 +25,7 @@ from coordinator.demo import (
 from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow
 from coordinator.lifecycle import kill_team
+from coordinator.logs import agent_logs, follow_lines, last_lines, log_files
 from coordinator.tmux import socket_name
 from coordinator.up import UpError, choose_confinement, launch, placement, prepare
 from coordinator.workspace import Team, init_workspace, open_team, team_workspace
@@ -631,38 +632,80 @@ def attach(c: Context) -> None:
     )
 
 
-@cli.command(short_help="Show an agent's log.")
-@click.argument("agent")
-@click.option("-n", "--lines", default=50, show_default=True, help="How many last lines.")
+@cli.command(short_help="Show an agent's log, or list the logs.")
+@click.argument("agent", required=False)
+@click.option(
+    "-n",
+    "--lines",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many last lines.",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines as they are written.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="With --follow: stop after this many seconds (default: until Ctrl-C).",
+)
 @workspace_option
 @pass_context
-def logs(c: Context, agent: str, lines: int) -> None:
-    """Show the last lines of AGENT's log (.agents/logs/AGENT.log).
+def logs(c: Context, agent: str | None, lines: int, follow: bool, timeout: float | None) -> None:
+    """Show the last lines of AGENT's log (.agents/logs/AGENT.log, and AGENT.out, what its
+    process printed, when it has one). Without AGENT, list the logs there are.
 
     \b
-    Example:
+    Examples:
+      team logs                          whose logs there are, their sizes and ages
       team logs builder-storage -n 100
+      team logs coordinator -f           keep printing new lines until Ctrl-C
     """
     team = c.team()
-    found = [
-        p
-        for p in (team.layout.log_file(agent), team.layout.logs_dir / f"{agent}.out")
-        if p.is_file()
-    ]
+    if agent is None:
+        if follow:
+            raise click.UsageError("say whose log to follow: team logs AGENT --follow")
+        files = log_files(team.layout)
+        if files:
+            c.out.print(views.logs_table(files))
+        else:
+            c.out.print("no logs yet: each agent writes .agents/logs/AGENT.log when it starts")
+        return
+    found = agent_logs(team.layout, agent)
     if not found:
-        known = (
-            sorted({p.stem for p in team.layout.logs_dir.glob("*")})
-            if team.layout.logs_dir.is_dir()
-            else []
-        )
+        known = sorted({log.agent for log in log_files(team.layout)})
         raise click.BadParameter(
             f"no log for {agent!r} (logs: {', '.join(known) or 'none'})", param_hint="AGENT"
         )
+    echo = _log_echo(several=len(found) > 1)
+    offsets: dict[Path, int] = {}
     for path in found:
-        # Split on newlines only: a CR or other separator in a line is shown escaped.
-        text = path.read_bytes().decode("utf-8", "replace").rstrip("\n").split("\n")
-        text = text[-lines:]
-        click.echo("\n".join(inert(line) for line in text))
+        text, offsets[path] = last_lines(path, lines, whole_lines=follow)
+        echo(path, text)
+    if not follow:
+        return
+    # On stderr, so that the log itself can be piped on.
+    click.echo(f"following {', '.join(p.name for p in found)} (Ctrl-C to stop)...", err=True)
+    try:
+        for path, line in follow_lines(found, offsets, timeout=timeout):
+            echo(path, [line])
+    except KeyboardInterrupt:
+        pass
+
+
+def _log_echo(*, several: bool) -> Callable[[Path, list[str]], None]:
+    """Print log lines made inert; from several files, under a `==> NAME <==` header each
+    time the file changes, as `tail` does."""
+    last: list[Path] = []  # the file of the last header
+
+    def echo(path: Path, text: list[str]) -> None:
+        if several and last != [path]:
+            click.echo(f"==> {inert(path.name)} <==")
+            last[:] = [path]
+        if text:
+            click.echo("\n".join(inert(line) for line in text))
+
+    return echo
 
 
 @cli.command(short_help="Run the whole pipeline on an example, with a scripted model.")

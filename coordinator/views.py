@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coordinator.inbox_watch import entry_time
+from coordinator.logs import LogFile
 from protocol import USER, InboxEntry, Task, TaskStatus, TeamInfo, summarize
 from protocol.agents import AgentRecord
 from protocol.display import inert, inert_line
@@ -149,3 +150,26 @@ def unheard_note(
         f"{recipient} is not running (the team is stopped): "
         "it will read it when `team resume` starts it"
     )
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def logs_table(files: list[LogFile]) -> Table:
+    """The agents that have logs, for `team logs` without an agent."""
+    table = Table()
+    for column in ("agent", "file", "size", "last modified"):
+        table.add_column(column, no_wrap=True)
+    for log in files:
+        table.add_row(
+            inert_line(log.agent),
+            inert_line(log.path.name),
+            _size(log.size),
+            log.modified.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    return table

@@ -4,6 +4,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -419,3 +420,79 @@ def test_a_payload_file_that_cannot_be_used_is_exit_2_naming_it(
     assert complaint.format(tmp=tmp_path) in result.output
     assert "Traceback" not in result.output
     assert list_inbox(Layout.of(workspace), "user", team=None) == []
+
+
+def write_log(workspace: Path, name: str, text: str) -> Path:
+    path = Layout.of(workspace).logs_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_logs_without_an_agent_lists_every_log_with_its_size_and_time(
+    team: Team, workspace: Path
+) -> None:
+    team("init")
+    assert "no logs yet" in team("logs").output
+    write_log(workspace, "coordinator.log", "x" * 2048)
+    write_log(workspace, "builder-x.out", "hello\n")
+    listing = team("logs")
+    assert listing.exit_code == 0, listing.output
+    rows = [line for line in listing.output.splitlines() if ".log" in line or ".out" in line]
+    assert len(rows) == 2
+    assert "builder-x.out" in rows[0] and "6 B" in rows[0]
+    assert "coordinator.log" in rows[1] and "2.0 KiB" in rows[1]
+
+
+def test_logs_of_an_unknown_agent_names_the_ones_there_are(team: Team, workspace: Path) -> None:
+    team("init")
+    write_log(workspace, "builder-x.log", "hi\n")
+    result = team("logs", "nobody")
+    assert result.exit_code == 2
+    assert "no log for 'nobody' (logs: builder-x)" in result.output
+
+
+def test_logs_follow_with_a_timeout_prints_the_last_lines_then_stops(
+    team: Team, workspace: Path
+) -> None:
+    team("init")
+    write_log(workspace, "builder-x.log", "one\ntwo\nthree\nhalf a li")
+    result = team("logs", "builder-x", "-n", "2", "--follow", "--timeout", "0.3")
+    assert result.exit_code == 0, result.output
+    # The line without its newline waits for the rest, and is shown when following stops.
+    assert result.stdout == "two\nthree\nhalf a li\n"
+    assert "following builder-x.log" in result.stderr
+
+
+def test_logs_follow_prints_lines_as_another_process_writes_them_until_ctrl_c(
+    team: Team, workspace: Path
+) -> None:
+    """The real `team` executable, following while another process appends to the log."""
+    team("init")
+    log = write_log(workspace, "builder-x.log", "before\n")
+    executable = shutil.which("team", path=os.path.dirname(sys.executable))
+    assert executable, "the team console script is installed next to this Python"
+    follower = subprocess.Popen(
+        [executable, "-w", str(workspace), "logs", "builder-x", "--follow"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert follower.stdout is not None and follower.stderr is not None
+        assert select.select([follower.stdout], [], [], 20)[0], "the last lines never came"
+        assert follower.stdout.readline() == "before\n"
+        assert select.select([follower.stderr], [], [], 20)[0], "the follower never started"
+        assert "following builder-x.log" in follower.stderr.readline()
+        subprocess.run(
+            [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write('after \\x1b[2J\\n')",
+             str(log)], check=True,
+        )  # fmt: skip
+        assert select.select([follower.stdout], [], [], 20)[0], "no new line within 20 s"
+        assert follower.stdout.readline() == "after \\x1b[2J\n"  # made inert
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=20)
+        assert follower.returncode == 0
+        assert "Traceback" not in err
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.communicate()

@@ -70,8 +70,9 @@ def test_inert_escapes_what_a_terminal_would_act_on_and_keeps_text() -> None:
         ["inbox", "--follow", "--timeout", "0.3"],
         ["status"],
         ["logs", "worker"],
+        ["logs", "worker", "--follow", "--timeout", "0.3"],
     ],
-    ids=["inbox", "inbox-all", "inbox-follow", "status", "logs"],
+    ids=["inbox", "inbox-all", "inbox-follow", "status", "logs", "logs-follow"],
 )
 def test_every_cli_view_shows_escape_sequences_escaped(
     hostile_team: TeamDir, command: list[str]
