@@ -9,6 +9,7 @@ from pathlib import Path
 from agent_worker.loop import Limits
 from agent_worker.worker import Worker
 from protocol import Layout, NotATeamWorkspace, TeamFileError
+from protocol.config import ConfigError, load_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,22 +19,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", "-w", type=Path, required=True)
     parser.add_argument("--name", required=True, help="the agent's name (its inbox)")
     parser.add_argument("--role", choices=["builder", "explorer", "tester"], default="builder")
-    parser.add_argument("--max-rounds", type=int, default=25, help="model rounds per task")
-    parser.add_argument("--max-seconds", type=float, default=600.0, help="seconds per task")
+    # Defaults: `[team]` of the configuration (protocol/config.py TeamSettings).
+    parser.add_argument("--max-rounds", type=int, help="model rounds per task attempt")
+    parser.add_argument("--max-seconds", type=float, help="seconds per task attempt")
     parser.add_argument("--max-tasks", type=int, help="exit after this many tasks")
     parser.add_argument("--max-idle", type=float, help="exit after this many idle seconds")
     options = parser.parse_args(argv)
     try:
         layout = Layout.of(options.workspace).require()
+        settings = load_config(layout.config_toml).team
+        limits = Limits(
+            options.max_rounds or settings.max_rounds,
+            options.max_seconds or settings.max_seconds,
+        )
         worker = Worker(
             layout,
             options.name,
             options.role,
-            limits=Limits(options.max_rounds, options.max_seconds),
+            limits=limits,
             max_tasks=options.max_tasks,
             max_idle=options.max_idle,
         )
-    except (NotATeamWorkspace, TeamFileError, ValueError) as exc:
+    except (NotATeamWorkspace, TeamFileError, ConfigError, ValueError) as exc:
         print(f"agent_worker: {exc}", file=sys.stderr)
         return 2
     try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from agent_worker.prompts import NUDGE
 from agent_worker.tools import Finished, Toolbox, describe_arguments
+from protocol.config import TeamSettings
 from protocol.llm import ChatMessage, ModelClient
 from protocol.llm.budget import estimate_message_tokens, truncate_head_tail
 
@@ -34,8 +35,8 @@ class ShutdownRequested(LoopStopped):
 
 @dataclass(frozen=True)
 class Limits:
-    max_rounds: int = 25
-    max_seconds: float = 600.0
+    max_rounds: int = TeamSettings().max_rounds
+    max_seconds: float = TeamSettings().max_seconds
 
 
 @dataclass

@@ -47,12 +47,12 @@ from protocol import (
 )
 from protocol.agents import AgentRecord, AgentRole
 from protocol.config import load_config
-from protocol.llm import ChatMessage, ModelClient, ModelError
-from protocol.mailbox import MOVED, read_entry
+from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
 from protocol.reports import ExplorationReport
 from protocol.roles import Role
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
+from protocol.tasks import TaskResult
 from protocol.workspace_files import read_text_inside
 
 MODEL_ROLE: dict[AgentRole, Role] = {"builder": "build", "explorer": "explore", "tester": "test"}
@@ -69,6 +69,24 @@ class ChecksFailed(LoopStopped):
 class Stopping(BaseException):
     """Raised from the message handler to stop before starting new work: a BaseException, so
     the receiver leaves the message unhandled in the inbox rather than quarantining it."""
+
+
+# Failures that are not the task's doing: they cost it no attempt.
+NOT_ITS_FAULT = frozenset({ErrorCategory.UNREACHABLE, ErrorCategory.STOPPED})
+
+
+def failure_category(exc: Exception) -> ErrorCategory:
+    """What kind of failure ended an attempt: decided here, from the exception's type, and
+    carried to the coordinator as a field (never as words it has to match)."""
+    if isinstance(exc, ShutdownRequested):
+        return ErrorCategory.STOPPED
+    if isinstance(exc, ChecksFailed):
+        return ErrorCategory.LINT
+    if isinstance(exc, ServerUnreachable):
+        return ErrorCategory.UNREACHABLE
+    if isinstance(exc, ModelError):
+        return ErrorCategory.MODEL
+    return ErrorCategory.TIMEOUT
 
 
 def completion_id(assignment: TaskAssignment) -> str:
@@ -98,7 +116,6 @@ class Worker:
             name=self.name, role=self.role, pid=os.getpid(), pane=os.environ.get("TMUX_PANE")
         )
         self.receiver: Receiver | None = None
-        self._not_shutdown: set[str] = set()  # inbox files read and found not to stop us
         self.tasks_done = 0
         self.unfinished: list[str] = []
         self._signals = 0
@@ -202,21 +219,15 @@ class Worker:
 
     def _shutdown_pending(self) -> bool:
         """A safe point: a signal, or a shutdown_request for this life of the agent waiting in
-        the inbox. Called every few tens of milliseconds during a command, so each file is read
-        once: a name known not to be such a request is not read again."""
+        the inbox (read by the receiver's own safe read: `Receiver.peek`)."""
         if self.stop.is_set():
             return True
-        inbox = self.layout.inbox(self.name)
-        for file_name in os.listdir(inbox.new):
-            if file_name in self._not_shutdown:
-                continue
-            entry = read_entry(self.name, "new", inbox.new / file_name, self.team.id)
-            message = entry.message
-            if isinstance(message, ShutdownRequestMessage) and not self._stale(message):
-                return True
-            if entry.problem != MOVED:
-                self._not_shutdown.add(file_name)
-        return False
+        if self.receiver is None:
+            return False
+        return self.receiver.peek(
+            lambda message: isinstance(message, ShutdownRequestMessage)
+            and not self._stale(message)
+        )
 
     def _stale(self, message: Message) -> bool:
         """Sent before this process started: left from an earlier life of this agent (a
@@ -268,7 +279,8 @@ class Worker:
         assignment: TaskAssignment,
         status: TaskStatus,
         note: str,
-        result: dict[str, object] | None = None,
+        result: TaskResult | None = None,
+        costs_attempt: bool = True,
     ) -> bool:
         """running -> `status`, only if the task is still this agent's at this attempt."""
         try:
@@ -281,6 +293,7 @@ class Worker:
                 result=result,
                 expected_owner=self.name,
                 expected_attempt=assignment.attempt,
+                costs_attempt=costs_attempt,
             )
         except (TransitionConflict, KeyError, TaskFileError) as exc:
             self.view.event("info", f"task {assignment.task_id} moved on meanwhile: {exc}")
@@ -312,10 +325,8 @@ class Worker:
             assignment.attempt,
         )
         if done_here and task.result is not None:
-            files = [str(f) for f in task.result.get("files", [])]
-            summary = str(task.result.get("summary", "done"))
             self._send(
-                self._completion(assignment, files, summary, []),
+                self._completion(assignment, task.result.files, task.result.summary or "done", []),
                 message_id,
                 message_id=completion_id(assignment),
             )
@@ -323,7 +334,7 @@ class Worker:
 
     def _attempt(
         self, assignment: TaskAssignment
-    ) -> tuple[str, list[str], list[FileCheck], dict[str, object]]:
+    ) -> tuple[str, list[str], list[FileCheck], TaskResult]:
         client = ModelClient(load_config(self.layout.config_toml), MODEL_ROLE[self.role])
         toolbox = self._toolbox(assignment)
         loop = AgentLoop(
@@ -352,11 +363,12 @@ class Worker:
             if any(not c.ok for c in checks):
                 bad = "; ".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
                 raise ChecksFailed(bad, checks)
-            result: dict[str, object] = {"summary": summary, "files": toolbox.written}
+            result = TaskResult(summary=summary, files=toolbox.written)
             if self.role == "explorer":
                 messages.append(ChatMessage.user(REPORT_REQUEST))
                 report = client.chat(loop.fitted(messages), schema=ExplorationReport).parsed
-                result["report"] = report.model_dump() if report else None
+                if isinstance(report, ExplorationReport):
+                    result.report = report
         return summary, toolbox.written, checks, result
 
     def _toolbox(self, assignment: TaskAssignment) -> Toolbox:
@@ -410,14 +422,7 @@ class Worker:
         category: ErrorCategory | None = None,
     ) -> None:
         if category is None:
-            if isinstance(exc, ShutdownRequested):
-                category = ErrorCategory.OTHER
-            elif isinstance(exc, ChecksFailed):
-                category = ErrorCategory.LINT
-            elif isinstance(exc, ModelError):
-                category = ErrorCategory.MODEL
-            else:
-                category = ErrorCategory.TIMEOUT
+            category = failure_category(exc)
         if isinstance(exc, ShutdownRequested):
             self.unfinished.append(f"task {assignment.task_id}")
         message = str(exc) or type(exc).__name__
@@ -425,7 +430,10 @@ class Worker:
         tail = exc.details if isinstance(exc, ChecksFailed) else ""
         if category == ErrorCategory.CRASH:
             tail = "".join(traceback.format_exception(exc))[-2000:]
-        if self._move(assignment, TaskStatus.FAILED, f"{category.value}: {message}"):
+        costs = category not in NOT_ITS_FAULT
+        if self._move(
+            assignment, TaskStatus.FAILED, f"{category.value}: {message}", costs_attempt=costs
+        ):
             report = ErrorReport(
                 task_id=assignment.task_id,
                 category=category,

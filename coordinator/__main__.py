@@ -1,4 +1,7 @@
-"""`python -m coordinator --workspace DIR`: the coordinator process (pane 0 of the team)."""
+"""`python -m coordinator --workspace DIR`: the coordinator process (pane 0 of the team).
+
+It first takes the workspace's coordinator lock and holds it until it exits: one team per
+workspace, however many `team up`, `team resume` or `team demo` are typed at once."""
 
 from __future__ import annotations
 
@@ -7,30 +10,76 @@ import signal
 import sys
 from pathlib import Path
 
+from coordinator.registration import SpawnFailed
 from coordinator.run import Coordinator
 from coordinator.runners import Runner, SubprocessRunner, TmuxRunner
 from protocol import Layout, NotATeamWorkspace, TeamFileError, TeamInfo
+from protocol.config import ConfigError, load_config
+from protocol.runlock import coordinator_lock, read_holder, take
+from protocol.team import damage_advice
+
+# A `team up` probing the lock holds it for an instant: wait that out, never more.
+LOCK_WAIT = 5.0
+
+
+def worker_limits(max_rounds: int | None, max_seconds: float | None) -> list[str]:
+    """The options that reach every worker's command line (else the config's `[team]`)."""
+    extra = []
+    if max_rounds:
+        extra += ["--max-rounds", str(max_rounds)]
+    if max_seconds:
+        extra += ["--max-seconds", f"{max_seconds:g}"]
+    return extra
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coordinator")
     parser.add_argument("--workspace", "-w", type=Path, required=True)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--max-iterations", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--max-iterations", type=int, default=None)
     parser.add_argument("--runner", choices=["tmux", "subprocess"], default="tmux")
+    parser.add_argument("--max-rounds", type=int, default=None, help="per task, for workers")
+    parser.add_argument("--max-seconds", type=float, default=None, help="per task attempt")
     options = parser.parse_args(argv)
     try:
         layout = Layout.of(options.workspace).require()
-        team = TeamInfo.read(layout.team_json)
-    except (NotATeamWorkspace, TeamFileError) as exc:
+    except NotATeamWorkspace as exc:
         print(f"coordinator: {exc}", file=sys.stderr)
         return 2
+    lock = take(coordinator_lock(layout), "coordinator", timeout=LOCK_WAIT)
+    if lock is None:
+        holder = read_holder(coordinator_lock(layout))
+        who = f" (pid {holder.pid})" if holder else ""
+        print(f"coordinator: another coordinator{who} runs this team already", file=sys.stderr)
+        return 2
+    try:
+        team = TeamInfo.read(layout.team_json)
+        settings = load_config(layout.config_toml).team
+    except TeamFileError as exc:
+        print(f"coordinator: {damage_advice(layout.team_json, exc)}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"coordinator: {exc}", file=sys.stderr)
+        return 2
+    extra = worker_limits(options.max_rounds, options.max_seconds)
     runner: Runner
-    if options.runner == "tmux":
-        runner = TmuxRunner.for_team(layout, team.id, team.tmux_session or "", [])
-    else:
-        runner = SubprocessRunner(layout)
-    coordinator = Coordinator(layout, runner, options.workers, options.max_iterations)
+    try:
+        if options.runner == "tmux":
+            runner = TmuxRunner.for_team(layout, team.id, team.tmux_session or "", extra)
+        else:
+            runner = SubprocessRunner(layout, extra)
+    except SpawnFailed as exc:
+        print(f"coordinator: {exc}: `team resume` starts a new session", file=sys.stderr)
+        return 2
+    coordinator = Coordinator(
+        layout,
+        runner,
+        options.workers or settings.workers,
+        options.max_iterations or settings.max_iterations,
+        # Into a log file (--detach, --wait): the pane's lines are in the log already.
+        echo=sys.stdout.isatty(),
+    )
+    coordinator.register("starting")  # the lock is ours: say whose it is
     # The first Ctrl-C or SIGTERM stops at the next safe point; a second one at once.
     signals = []
 
@@ -46,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return coordinator.run()
     except KeyboardInterrupt:
         return 130
+    finally:
+        lock.release()
 
 
 if __name__ == "__main__":

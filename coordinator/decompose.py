@@ -55,7 +55,7 @@ def check_plan(plan: Plan) -> list[str]:
 
 
 def _agent_key(name: str) -> str:
-    """The part of an agent's name a module gives (see coordinator.run.agent_name)."""
+    """The part of an agent's name a module gives (see coordinator.decisions.agent_name)."""
     return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")[:50]
 
 

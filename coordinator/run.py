@@ -2,30 +2,37 @@
 verify, find the root cause, fix, and repeat until every Definition-of-Done criterion passes.
 
 `python -m coordinator --workspace DIR [--workers N] [--max-iterations K] [--runner R]`
+
+The pieces: `decisions` decides what a build does next (pure), `building` does it,
+`planning` gets a buildable plan, `rollback` undoes a retry that broke what passed, `pane`
+says it. This class holds them together: the iterations, the inbox, team.json.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
-import signal
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import BaseModel
 from rich.console import Console
-from rich.text import Text
 
-from coordinator import git, snapshots
-from coordinator.decompose import plan_to_tasks
+from coordinator import git, rollback, snapshots
+from coordinator.building import Build
 from coordinator.memory import IterationRecord, Memory
+from coordinator.outcomes import TeamFailed, TeamStopped
+from coordinator.pane import Pane
+from coordinator.planning import buildable_plan, plan_messages
 from coordinator.rca import evidence, fix_tasks, rca_messages
 from coordinator.registration import SpawnFailed
 from coordinator.runners import Runner
 from coordinator.stuck import fingerprint, is_stuck
+from coordinator.validate import report as problems_report
+from coordinator.validate import task_problems
 from coordinator.verify import Verification, verify
 from protocol import (
     COORDINATOR,
@@ -40,54 +47,40 @@ from protocol import (
     Receiver,
     ShutdownRequest,
     Task,
-    TaskAssignment,
+    TaskFileError,
     TaskStatus,
     TaskStore,
     TeamInfo,
     TeamStatus,
-    TransitionConflict,
     UnknownRecipient,
     atomic_write_json,
     make_message,
 )
-from protocol.agents import AgentRecord, AgentRole, is_running, read_agents
-from protocol.config import load_config
-from protocol.display import inert
+from protocol.agents import AgentRecord, AgentState, is_running, read_agents
+from protocol.config import TeamSettings, load_config
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.messages import utc_now
 from protocol.plan import Plan
-from protocol.reports import RcaReport
+from protocol.reports import ExplorationReport, RcaReport
 from protocol.roles import Role
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
-from protocol.workspace_files import read_bytes_inside, write_bytes_inside
+from protocol.team import TeamFileError, update_team
 
 S = TaskStatus
-MAX_ATTEMPTS = 3
-STALE_HEARTBEAT = 120.0  # seconds without a heartbeat before a live process counts as hung
-PLAN_SYSTEM = """You are the planner of a team of coding agents. Split the task into modules
-(one agent builds each module, in parallel where dependencies allow): data models before
-storage before interfaces before tests. Name every file each module writes (no file in two
-modules), each module's dependencies by name, and Definition-of-Done criteria that can be
-checked mechanically (verification_type test, command, file_exists or import, with the
-target file or command)."""
-
-
-class TeamFailed(Exception):
-    """The team stops without meeting its Definition of Done; the message says why."""
-
-
-class TeamStopped(Exception):
-    """`team kill` (a shutdown_request) or a signal asked the coordinator to stop."""
+HEARTBEAT_SECONDS = 2.0
 
 
 @dataclass
 class Coordinator:
     layout: Layout
     runner: Runner
-    workers: int = 4
-    max_iterations: int = 5
+    workers: int = TeamSettings().workers
+    max_iterations: int = TeamSettings().max_iterations
     tick: float = 0.3
+    max_ticks: int | None = None  # a bound on each build, for tests
     console: Console = field(default_factory=lambda: Console(markup=False, highlight=False))
+    # False when the output goes to the log file anyway (`--detach`, `--wait`): said once.
+    echo: bool = True
 
     def __post_init__(self) -> None:
         self.team = TeamInfo.read(self.layout.team_json)
@@ -96,66 +89,85 @@ class Coordinator:
         self.config = load_config(self.layout.config_toml)
         self.memory = Memory.load(self.layout.memory_json)
         self.sandbox = Sandbox.for_team(self.layout.workspace, self.team)
-        self.spawned: dict[str, AgentRole] = {}
+        self.pane = Pane(self.layout.log_file(COORDINATOR), self.console, self.echo)
+        self.say = self.pane.say
         self.stop_reason: str | None = None
         self.model_down: str | None = None
-        self.started_at = utc_now()
+        self.started_at: datetime = utc_now()
         self._exiting = threading.Event()
+        self.build = Build(
+            self.store,
+            self.runner,
+            self.mailbox,
+            self.team.id,
+            self.workers,
+            self.say,
+            checkpoint=self._checkpoint,
+            serve=lambda seconds: self.receiver.serve(max_idle=seconds),
+            tick=self.tick,
+            max_ticks=self.max_ticks,
+        )
 
     # --- the whole run ---------------------------------------------------------------------
 
     def run(self) -> int:
-        """0 when every DoD criterion passes; 1 when the team stops short (the reason is in
-        team.json and the pane)."""
-        self._register("working")
+        """0 when every DoD criterion passes, or on a requested stop; 1 when the team stops
+        short (the reason is in team.json and the pane)."""
+        self.register("working")
         if not self.sandbox.confined:
             self.say("fail", UNCONFINED_NOTICE)
-        beat = threading.Thread(target=self._heartbeat, daemon=True)
-        beat.start()
+        threading.Thread(target=self._heartbeat, daemon=True).start()
         try:
             with Receiver(self.layout, self.team.id, COORDINATOR, self._on_message) as receiver:
                 self.receiver = receiver
-                try:
-                    plan = self._plan()
-                    self._iterate(plan)
-                except TeamStopped as exc:
-                    self._set(TeamStatus.STOPPED, str(exc))
-                    self.say("info", f"stopped: {exc}; everything is on disk (team resume)")
-                    return 0
-                except (TeamFailed, ModelError, DagError, SpawnFailed) as exc:
-                    self._set(TeamStatus.FAILED, str(exc))
-                    self.say("fail", str(exc))
-                    return 1
-                except Exception as exc:  # a bug of ours: say so in team status, not a hang
-                    tail = traceback.format_exc()[-1500:]
-                    self._set(TeamStatus.FAILED, f"the coordinator crashed: {exc!r}\n{tail}")
-                    self.say("fail", f"the coordinator crashed:\n{tail}")
-                    return 1
-                finally:
-                    self._shut_down_workers()
-            self._set(TeamStatus.DONE, "every Definition-of-Done criterion passes")
-            self.say("done", "every Definition-of-Done criterion passes")
-            if self.team.repository is not None:
-                self.say("done", self.team.repository.how_to_get_it())
-            return 0
+                return self._run()
         finally:
             self._exiting.set()
-            self._register("stopped")
+            self.register("stopped")
 
-    def _register(self, state: str) -> None:
-        record = AgentRecord(
+    def _run(self) -> int:
+        try:
+            problems = task_problems(self.store)
+            if problems:
+                raise TeamFailed(problems_report(problems))
+            self._iterate(self._plan())
+        except TeamStopped as exc:
+            self._set(TeamStatus.STOPPED, str(exc))
+            self.say("info", f"stopped: {exc}; everything is on disk (team resume)")
+            return 0
+        except (TeamFailed, ModelError, DagError, SpawnFailed, TaskFileError) as exc:
+            self._set(TeamStatus.FAILED, str(exc))
+            self.say("fail", str(exc))
+            return 1
+        except Exception as exc:  # a bug of ours: say so in team status, not a hang
+            tail = traceback.format_exc()[-1500:]
+            self._set(TeamStatus.FAILED, f"the coordinator crashed: {exc!r}\n{tail}")
+            self.say("fail", f"the coordinator crashed:\n{tail}")
+            return 1
+        finally:
+            self._shut_down_workers()
+        self._set(TeamStatus.DONE, "every Definition-of-Done criterion passes")
+        self.say("done", "every Definition-of-Done criterion passes")
+        if self.team.repository is not None:
+            self.say("done", self.team.repository.how_to_get_it())
+        return 0
+
+    def register(self, state: AgentState) -> None:
+        """agents/coordinator.json: the pid and start `team status` and a second `team up`
+        show; written first thing once the coordinator holds the workspace lock."""
+        AgentRecord(
             name=COORDINATOR,
             role="coordinator",
             pid=os.getpid(),
             pane=os.environ.get("TMUX_PANE"),
             state=state,
-        )  # type: ignore[arg-type]
-        record.write(self.layout)
+            started_at=self.started_at,
+        ).write(self.layout)
 
     def _heartbeat(self) -> None:
-        while not self._exiting.wait(2.0):
-            with contextlib.suppress(OSError):
-                self._register("working")
+        while not self._exiting.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError):  # a full disk must not end the heartbeat
+                self.register("working")
 
     def request_stop(self, reason: str) -> None:
         self.stop_reason = reason
@@ -172,24 +184,24 @@ class Coordinator:
         for iteration in range(max(self.team.iteration, 1), self.max_iterations + 1):
             self._set(TeamStatus.BUILDING, iteration=iteration)
             self.say("info", f"iteration {iteration}: building {len(current)} tasks")
-            self._build(current)
+            self.build.run(current)
             self._set(TeamStatus.VERIFYING)
             result = verify(self.layout.workspace, plan.dod, sandbox=self.sandbox)
-            if snapshot_files and self._regressed(result, iteration):
-                result = self._roll_back(result, plan, iteration - 1, snapshot_files)
+            before = self._results_of(iteration - 1)
+            if snapshot_files and rollback.regressed(before, result):
+                result = rollback.roll_back(
+                    self.layout,
+                    result,
+                    before,
+                    iteration - 1,
+                    snapshot_files,
+                    lambda: verify(self.layout.workspace, plan.dod, sandbox=self.sandbox),
+                    self.say,
+                )
             self._commit(f"agent-team iteration {iteration}")
             failing = [c.id for c in result.criteria if not c.passed]
             self._report(result)
-            fp = fingerprint(failing or ["build"], result.failures())
-            self.memory.record(
-                IterationRecord(
-                    iteration=iteration,
-                    dod={c.id: c.passed for c in result.criteria},
-                    failures=result.failures()[:2000],
-                    fingerprint=fp,
-                )
-            )
-            self.memory.save(self.layout.memory_json)
+            self._remember(iteration, result, failing)
             if result.passed and result.criteria:
                 return
             if is_stuck(self.memory.fingerprints()):
@@ -202,12 +214,27 @@ class Coordinator:
                     f"{self.max_iterations} iterations without meeting the "
                     f"Definition of Done; failing: {', '.join(failing) or 'build'}"
                 )
-            snapshot_files = self._snapshot_passing(result, plan, iteration)
-            current = self._fix(result, plan, iteration)
+            keep = rollback.files_to_keep(result, plan, self.store.all())
+            snapshot_files = snapshots.take(self.layout, iteration, keep)
+            current = self._fix(result)
         raise TeamFailed(
             f"iteration {self.team.iteration} is past --max-iterations "
             f"{self.max_iterations}: resume with a higher --max-iterations"
         )
+
+    def _results_of(self, iteration: int) -> dict[str, bool]:
+        return next((i.dod for i in self.memory.iterations if i.iteration == iteration), {})
+
+    def _remember(self, iteration: int, result: Verification, failing: list[str]) -> None:
+        self.memory.record(
+            IterationRecord(
+                iteration=iteration,
+                dod={c.id: c.passed for c in result.criteria},
+                failures=result.failures()[:2000],
+                fingerprint=fingerprint(failing or ["build"], result.failures()),
+            )
+        )
+        self.memory.save(self.layout.memory_json)
 
     def _commit(self, message: str) -> None:
         repository = self.team.repository
@@ -228,28 +255,19 @@ class Coordinator:
         report = self._explore()
         self._set(TeamStatus.PLANNING)
         self.say("info", "planning")
-        messages = [
-            ChatMessage.system(PLAN_SYSTEM),
-            ChatMessage.user(f"The task: {self.team.task}\n\nThe workspace:\n{report}"),
-        ]
-        for _ in range(3):
+
+        def ask(messages: list[ChatMessage]) -> Plan:
             plan = self._ask("plan", messages, Plan)
             assert isinstance(plan, Plan)
-            try:
-                tasks = plan_to_tasks(plan, first_id=self.store.next_id())
-            except DagError as exc:  # ask again, with the error
-                self.say("fail", f"the plan was refused: {exc}")
-                messages += [
-                    ChatMessage(role="assistant", content=plan.model_dump_json()),
-                    ChatMessage.user(f"That plan cannot be built: {exc}. Fix it."),
-                ]
-                continue
-            self.store.add(tasks)  # the tasks first: a plan on disk means its tasks are too
-            atomic_write_json(self.layout.plan_json, plan)
-            self.say("info", f"plan: {len(tasks)} tasks, {len(plan.dod)} criteria")
-            self._warn_of_uncommitted_overlap(tasks)
             return plan
-        raise TeamFailed("the planner gave no buildable plan in three tries")
+
+        messages = plan_messages(self.team.task, report)
+        plan, tasks = buildable_plan(messages, ask, self.store.next_id(), self.say)
+        self.store.add(tasks)  # the tasks first: a plan on disk means its tasks are too
+        atomic_write_json(self.layout.plan_json, plan)
+        self.say("info", f"plan: {len(tasks)} tasks, {len(plan.dod)} criteria")
+        self._warn_of_uncommitted_overlap(tasks)
+        return plan
 
     def _warn_of_uncommitted_overlap(self, tasks: list[Task]) -> None:
         """The user's uncommitted files that the plan changes too: said now, and kept in
@@ -257,14 +275,10 @@ class Coordinator:
         repository = self.team.repository
         if repository is None:
             return
-        planned = {f for t in tasks for f in t.files}
-        overlap = sorted(planned & set(repository.dirty))
+        overlap = sorted({f for t in tasks for f in t.files} & set(repository.dirty))
         if not overlap:
             return
-        self.team = TeamInfo.read(self.layout.team_json)
-        update = {"repository": repository.model_copy(update={"overlap": overlap})}
-        self.team = self.team.model_copy(update=update)
-        self.team.write(self.layout.team_json)
+        self._update(repository=repository.model_copy(update={"overlap": overlap}))
         self.say(
             "fail",
             f"the plan changes files you have uncommitted changes in: {', '.join(overlap)}; "
@@ -272,7 +286,7 @@ class Coordinator:
             f"`git merge {repository.branch}`",
         )
 
-    def _explore(self) -> str:
+    def _explore(self) -> ExplorationReport | None:
         self._set(TeamStatus.EXPLORING)
         explore = Task(
             id=self.store.next_id(),
@@ -281,123 +295,11 @@ class Coordinator:
             module="explore",
         )
         self.store.add([explore])
-        self._build({explore.id})
+        self.build.run({explore.id})
         task = self.store.get(explore.id)
-        report = (task.result or {}).get("report") if task.status == S.DONE else None
-        return str(report) if report else "(no exploration report)"
+        return task.result.report if task.status == S.DONE and task.result else None
 
-    # --- building ----------------------------------------------------------------------------
-
-    def _build(self, task_ids: set[int]) -> None:
-        """Dispatch each task when its dependencies are done, until all are done or given up."""
-        while True:
-            self.store.promote_ready()
-            self.receiver.process_pending()
-            if self.stop_reason:
-                raise TeamStopped(self.stop_reason)
-            self._check_liveness(task_ids)
-            tasks = [t for t in self.store.all() if t.id in task_ids]
-            self._retry_or_abandon(tasks)
-            tasks = [t for t in self.store.all() if t.id in task_ids]
-            if all(t.status in (S.DONE, S.ABANDONED) for t in tasks):
-                return
-            if self.model_down:
-                self._wait_for_model()
-            busy = sum(t.status in (S.ASSIGNED, S.RUNNING) for t in tasks)
-            ready = sorted((t for t in tasks if t.status == S.READY), key=lambda t: t.id)
-            batch = ready[: max(0, self.workers - busy)]
-            self._start_workers(batch)
-            for task in batch:
-                self._dispatch(task)
-            self.receiver.serve(max_idle=self.tick)
-
-    def _start_workers(self, tasks: list[Task]) -> None:
-        """Start the missing workers of a batch all at once, then wait for each: a spawn
-        counts only when the worker registered (DESIGN §2)."""
-        missing = {}
-        for task in tasks:
-            name = agent_name(task)
-            if name not in missing and not self.runner.alive(name):
-                missing[name] = agent_role(task)
-        for name, role in missing.items():
-            self.say("info", f"starting {name}")
-            self.runner.start(name, role)
-            self.spawned[name] = role
-        for name in missing:
-            self.runner.wait_ready(name)
-
-    def _dispatch(self, task: Task) -> None:
-        name = agent_name(task)
-        claimed = self.store.claim(task.id, name)
-        assignment = TaskAssignment(
-            task_id=task.id,
-            attempt=claimed.attempt,
-            title=task.title,
-            files=task.files,
-            instructions=task.instructions,
-            dod=task.dod,
-            context=task.edits,
-        )
-        self.mailbox.send(
-            make_message(assignment, team=self.team.id, sender=COORDINATOR, recipient=name)
-        )
-        self.say("task", f"task {task.id} -> {name}: {task.title}")
-
-    def _check_liveness(self, task_ids: set[int]) -> None:
-        """A dead worker's task fails (and so returns to ready, attempt + 1, for a new one).
-        A worker whose heartbeat (a thread of its own, every 2 s) stopped is hung: ended."""
-        now = utc_now()
-        for record in read_agents(self.layout):
-            hung = (now - record.heartbeat_at).total_seconds() > STALE_HEARTBEAT
-            if record.name != COORDINATOR and hung and is_running(record):
-                self.say("fail", f"{record.name} stopped heartbeating: ending it")
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(record.pid, signal.SIGKILL)
-        for task in self.store.all():
-            active = task.status in (S.ASSIGNED, S.RUNNING)
-            if task.id in task_ids and active and task.owner and not self.runner.alive(task.owner):
-                try:
-                    self.store.transition(
-                        task.id,
-                        task.status,
-                        S.FAILED,
-                        by=COORDINATOR,
-                        note=f"{task.owner} died",
-                        expected_owner=task.owner,
-                    )
-                    self.say("fail", f"{task.owner} died working on task {task.id}")
-                except TransitionConflict:
-                    pass
-
-    def _retry_or_abandon(self, tasks: list[Task]) -> None:
-        abandoned = set()
-        for task in tasks:
-            if task.status == S.FAILED:
-                # An unreachable model server is not the task's fault: it costs no attempt.
-                failures = sum(
-                    1 for e in task.history if e.status == S.FAILED and not _not_its_fault(e.note)
-                )
-                retry = failures < MAX_ATTEMPTS
-                self.store.transition(
-                    task.id,
-                    S.FAILED,
-                    S.READY if retry else S.ABANDONED,
-                    by=COORDINATOR,
-                    note="retry" if retry else "gave up",
-                )
-                if not retry:
-                    abandoned.add(task.id)
-            elif task.status == S.ABANDONED:
-                abandoned.add(task.id)
-        for task in tasks:  # a task whose dependency was given up cannot be built either
-            if task.status in (S.PENDING, S.READY) and abandoned & set(task.depends_on):
-                self.store.transition(
-                    task.id,
-                    task.status,
-                    S.ABANDONED,
-                    by=COORDINATOR,
-                    note="a dependency was abandoned",
-                )
+    # --- messages and the model server ------------------------------------------------------
 
     def _on_message(self, delivery: Delivery) -> None:
         message = delivery.message
@@ -406,7 +308,7 @@ class Coordinator:
             self.say("done", f"{message.sender}: task {payload.task_id}: {payload.summary}")
         elif isinstance(payload, ErrorReport):
             self.say("fail", f"{message.sender}: {payload.category.value}: {payload.message}")
-            if payload.category == ErrorCategory.MODEL and "cannot reach" in payload.message:
+            if payload.category == ErrorCategory.UNREACHABLE:
                 self.model_down = payload.message
         elif isinstance(payload, ProgressUpdate):
             self.say("info", f"{message.sender}: task {payload.task_id} {payload.phase}")
@@ -417,13 +319,21 @@ class Coordinator:
             self.say("info", f"shutdown requested by {message.sender}: {payload.reason}")
             self.request_stop(payload.reason)
 
+    def _checkpoint(self) -> None:
+        """Between two looks at the tasks: handle the inbox, stop if asked, and hold while
+        the model server is down."""
+        self.receiver.process_pending()
+        if self.stop_reason:
+            raise TeamStopped(self.stop_reason)
+        if self.model_down:
+            self._wait_for_model()
+
     def _wait_for_model(self) -> None:
         """Hold dispatch until the model server answers again, saying so in `team status`."""
         reason = self.model_down or "the model server is unreachable"
         self._set(self.team.status, f"waiting for the model server: {reason}")
         self.say("fail", f"waiting for the model server: {reason}")
-        client = ModelClient(self.config, "build")
-        with client:
+        with ModelClient(self.config, "build") as client:
             while True:
                 self.receiver.process_pending()
                 if self.stop_reason:
@@ -453,47 +363,14 @@ class Coordinator:
 
     def _report(self, result: Verification) -> None:
         for step in result.steps:
-            self.say(
-                "check" if step.passed else "fail",
-                f"{step.name}: {'ok' if step.passed else 'failed'}",
-            )
+            ok = "ok" if step.passed else "failed"
+            self.say("check" if step.passed else "fail", f"{step.name}: {ok}")
         for criterion in result.criteria:
             self.say(
                 "check" if criterion.passed else "fail", f"{criterion.id}: {criterion.detail[:160]}"
             )
 
-    def _regressed(self, result: Verification, iteration: int) -> bool:
-        before = next((i.dod for i in self.memory.iterations if i.iteration == iteration - 1), {})
-        now = {c.id: c.passed for c in result.criteria}
-        return any(passed and not now.get(cid, False) for cid, passed in before.items())
-
-    def _roll_back(
-        self, result: Verification, plan: Plan, snapshot: int, files: list[str]
-    ) -> Verification:
-        """Put back, one at a time, the snapshotted files the retry changed, keeping each
-        restore that makes more criteria pass, until nothing that passed before fails."""
-        for relative in snapshots.changed(self.layout, snapshot, files):
-            if not self._regressed(result, snapshot + 1):
-                break
-            current = read_bytes_inside(self.layout.workspace, relative)
-            snapshots.rollback(self.layout, snapshot, [relative])
-            trial = verify(self.layout.workspace, plan.dod, sandbox=self.sandbox)
-            if _passing(trial) > _passing(result):
-                self.say("info", f"rolled back {relative}: the retry broke what passed")
-                result = trial
-            elif current is not None:  # that file was not the cause: keep the new version
-                write_bytes_inside(self.layout.workspace, relative, current)
-        return result
-
-    def _snapshot_passing(self, result: Verification, plan: Plan, iteration: int) -> list[str]:
-        """Copies of what exists now, before the retry build: a rollback puts back only the
-        copies that make more criteria pass, so keeping more of them is safe."""
-        passing = {c.id for c in result.criteria if c.passed}
-        files = [c.target_file for c in plan.dod if c.id in passing and c.target_file]
-        files += [f for t in self.store.all() if t.status == S.DONE for f in t.files]
-        return snapshots.take(self.layout, iteration, list(dict.fromkeys(files)))
-
-    def _fix(self, result: Verification, plan: Plan, iteration: int) -> set[int]:
+    def _fix(self, result: Verification) -> set[int]:
         self._set(TeamStatus.VERIFYING, "root-cause analysis")
         tasks = self.store.all()
         budget = self.config.route("rca").context_window // 2
@@ -517,19 +394,26 @@ class Coordinator:
         self.store.add(fixes)
         return {t.id for t in fixes}
 
-    # --- state and display -------------------------------------------------------------------
+    # --- state -------------------------------------------------------------------------------
 
     def _set(self, status: TeamStatus, detail: str = "", iteration: int | None = None) -> None:
-        self.team = TeamInfo.read(self.layout.team_json)
-        update: dict[str, object] = {"status": status, "detail": detail}
+        changes: dict[str, object] = {"status": status, "detail": detail}
         if iteration is not None:
-            update["iteration"] = iteration
-        self.team = self.team.model_copy(update=update)
-        self.team.write(self.layout.team_json)
+            changes["iteration"] = iteration
+        self._update(**changes)
+
+    def _update(self, **changes: object) -> None:
+        """team.json, changed under its lock; while the coordinator runs, a damaged or deleted
+        file is written again from its own copy (and the pane says so)."""
+        try:
+            TeamInfo.read(self.layout.team_json)
+        except TeamFileError as exc:
+            self.say("fail", f"team.json was damaged ({exc}): writing it again from memory")
+        self.team = update_team(self.layout.team_json, fallback=self.team, **changes)
 
     def _shut_down_workers(self) -> None:
         """Ask every live worker to stop (those an earlier coordinator started too)."""
-        names = set(self.spawned) | {
+        names = set(self.build.spawned) | {
             r.name for r in read_agents(self.layout) if r.name != COORDINATOR and is_running(r)
         }
         for name in sorted(names):
@@ -543,43 +427,3 @@ class Coordinator:
         while time.monotonic() < deadline and any(self.runner.alive(n) for n in names):
             time.sleep(0.1)
         self.runner.stop_all()
-
-    def say(self, kind: str, text: str) -> None:
-        text = inert(text)  # models' and messages' text never drives the terminal
-        style = {"fail": "bold red", "done": "bold green", "check": "green", "task": "cyan"}
-        stamp = time.strftime("%H:%M:%S ")
-        line = Text(stamp, style="dim")
-        line.append(f"{kind:<6} ", style=style.get(kind, "white"))
-        line.append(text)
-        self.console.print(line)
-        # The pane may close; `team logs coordinator` reads this.
-        with contextlib.suppress(OSError), self.layout.log_file(COORDINATOR).open("a") as log:
-            log.write(f"{stamp}{kind:<6} {text}\n")
-
-
-def _not_its_fault(note: str) -> bool:
-    """Failures that cost a task no attempt: an unreachable model server, a shutdown."""
-    return ("cannot reach" in note and note.startswith("model:")) or (
-        "shutdown was requested" in note or note.endswith(" died (team kill)")
-    )
-
-
-def _passing(result: Verification) -> int:
-    return sum(c.passed for c in result.criteria) + all(s.passed for s in result.steps)
-
-
-def agent_role(task: Task) -> AgentRole:
-    return (
-        "tester"
-        if task.role == "tester"
-        else ("explorer" if task.role == "explorer" else "builder")
-    )
-
-
-def agent_name(task: Task) -> str:
-    """One worker per module: `builder-storage`, `tester-tests`, `explorer`."""
-    if task.role == "explorer":
-        return "explorer"
-    module = re.sub(r"[^a-z0-9_-]+", "-", (task.module or f"task{task.id}").lower()).strip("-")
-    prefix = "tester" if task.role == "tester" else "builder"
-    return f"{prefix}-{module or task.id}"[:60]

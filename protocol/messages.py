@@ -90,6 +90,10 @@ class Completion(_Model):
 
 class ErrorCategory(StrEnum):
     MODEL = "model"
+    # The model server cannot be reached: the coordinator holds dispatch until it answers,
+    # and the task's failure costs it no attempt.
+    UNREACHABLE = "model_unreachable"
+    STOPPED = "stopped"  # a shutdown request or signal stopped the task: no attempt lost
     TOOL = "tool"
     LINT = "lint"
     TIMEOUT = "timeout"

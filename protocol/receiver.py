@@ -103,6 +103,7 @@ class Receiver:
         self._watch = watch
         self._wake = threading.Event()
         self._handled: dict[str, str] = {}
+        self._peeked: set[str] = set()  # names `peek` read and found not wanted
         self._observer: BaseObserver | None = None
         self._lock: HeldLock | None = None
         self._inbox_lock = ProcessLock(self.inbox.lock)
@@ -197,6 +198,25 @@ class Receiver:
             if self._process_one(file_name):
                 handled += 1
         return handled
+
+    def peek(self, wanted: Callable[[Message], bool]) -> bool:
+        """Whether a message waiting in `new/` is `wanted`, without handling it: for a check
+        made often in the middle of a handler (a shutdown request during a task). Each file is
+        read once, by the same safe read as handling; a bad one is left for `serve`."""
+        for file_name in sorted(os.listdir(self.inbox.new)):
+            if file_name in self._peeked:
+                continue
+            try:
+                message = self._read(file_name)
+            except FileNotFoundError:
+                continue
+            except (BadMessage, OSError):
+                self._peeked.add(file_name)
+                continue
+            if wanted(message):
+                return True
+            self._peeked.add(file_name)
+        return False
 
     def _snapshot(self) -> list[str]:
         """The names in `new/` that can be handled now without breaking the order.

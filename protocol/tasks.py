@@ -9,11 +9,11 @@ import graphlib
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.messages import AgentName, FileEdit, TaskId, utc_now
+from protocol.reports import ExplorationReport
 
 
 class TaskStatus(StrEnum):
@@ -47,6 +47,20 @@ class TaskEvent(BaseModel):
     by: str
     attempt: int
     note: str = ""
+    # A failure that is not the task's doing (the model server unreachable, a shutdown, a
+    # `team kill`): it costs no attempt. Decided where the failure is known, never from `note`.
+    costs_attempt: bool = True
+
+
+class TaskResult(BaseModel):
+    """What a finished task left: the worker's summary, the files it wrote, and for the
+    explorer the report the planner reads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = ""
+    files: list[str] = Field(default_factory=list)
+    report: ExplorationReport | None = None
 
 
 class Task(BaseModel):
@@ -69,7 +83,7 @@ class Task(BaseModel):
         default_factory=list, description="an RCA's concrete edits, for a fix task"
     )
     history: list[TaskEvent] = Field(default_factory=list)
-    result: dict[str, Any] | None = None
+    result: TaskResult | None = None
 
 
 class DagError(ValueError):

@@ -16,7 +16,15 @@ from pydantic import ValidationError
 from protocol.atomic import atomic_write_json
 from protocol.layout import Layout
 from protocol.locks import file_lock
-from protocol.tasks import ALLOWED_MOVES, Task, TaskEvent, TaskStatus, check_dag, ready_ids
+from protocol.tasks import (
+    ALLOWED_MOVES,
+    Task,
+    TaskEvent,
+    TaskResult,
+    TaskStatus,
+    check_dag,
+    ready_ids,
+)
 
 LOCK_TIMEOUT = 30.0
 
@@ -87,6 +95,8 @@ class TaskStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise UnknownTask(task_id) from None
+        except OSError as exc:  # permissions, a directory in its place, an I/O error
+            raise TaskFileError(f"{path} cannot be read: {exc.strerror or exc}") from None
         try:
             task = Task.model_validate_json(data)
         except ValidationError as exc:
@@ -158,9 +168,10 @@ class TaskStore:
         by: str,
         owner: str | None = None,
         note: str = "",
-        result: dict[str, Any] | None = None,
+        result: TaskResult | None = None,
         expected_owner: str | None = None,
         expected_attempt: int | None = None,
+        costs_attempt: bool = True,
     ) -> Task:
         """Move a task from `expected` to `new` atomically, or raise `TransitionConflict`.
 
@@ -176,7 +187,15 @@ class TaskStore:
             stale_attempt = expected_attempt is not None and task.attempt != expected_attempt
             if task.status != expected or stale_owner or stale_attempt:
                 raise TransitionConflict(task, expected, expected_owner, expected_attempt)
-            return self._move(task, new, by=by, owner=owner, note=note, result=result)
+            return self._move(
+                task,
+                new,
+                by=by,
+                owner=owner,
+                note=note,
+                result=result,
+                costs_attempt=costs_attempt,
+            )
 
     def _move(
         self,
@@ -186,7 +205,8 @@ class TaskStore:
         by: str,
         owner: str | None = None,
         note: str = "",
-        result: dict[str, Any] | None = None,
+        result: TaskResult | None = None,
+        costs_attempt: bool = True,
     ) -> Task:
         update: dict[str, Any] = {"status": new}
         if new == TaskStatus.READY and task.status == TaskStatus.FAILED:
@@ -194,9 +214,11 @@ class TaskStore:
         if owner is not None:
             update["owner"] = owner
         if result is not None:
-            update["result"] = result
+            update["result"] = result.model_dump()
         attempt = update.get("attempt", task.attempt)
-        event = TaskEvent(status=new, by=by, attempt=attempt, note=note)
+        event = TaskEvent(
+            status=new, by=by, attempt=attempt, note=note, costs_attempt=costs_attempt
+        )
         update["history"] = [*task.history, event]
         moved = _validated(task, **update)
         self._write(moved)

@@ -6,10 +6,12 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocol.atomic import atomic_write_json
+from protocol.locks import file_lock
 from protocol.messages import AgentName, utc_now
 
 COORDINATOR = "coordinator"
@@ -29,6 +31,10 @@ class TeamStatus(StrEnum):
 
 class TeamFileError(Exception):
     """team.json is missing, unreadable or invalid."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def new_team_id() -> str:
@@ -105,10 +111,73 @@ class TeamInfo(BaseModel):
         try:
             return cls.model_validate_json(path.read_bytes())
         except FileNotFoundError:
-            raise TeamFileError(f"{path} does not exist") from None
+            raise TeamFileError(f"{path} does not exist", missing=True) from None
         except (OSError, ValueError) as exc:  # ValidationError is a ValueError
             detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             raise TeamFileError(f"{path} is not a valid team file: {detail}") from None
 
     def write(self, path: Path) -> None:
+        """Replace team.json whole: only for a new team. Everything else goes through
+        `update_team`, so that two writers never lose each other's changes."""
+        with file_lock(team_lock(path), timeout=LOCK_TIMEOUT):
+            self._write_both(path)
+
+    def _write_both(self, path: Path) -> None:
         atomic_write_json(path, self)
+        # The last good copy: a team.json deleted or truncated by accident can be put back.
+        atomic_write_json(backup_of(path), self)
+
+
+LOCK_TIMEOUT = 30.0
+
+
+def team_lock(path: Path) -> Path:
+    return path.with_name(".team.lock")
+
+
+def backup_of(path: Path) -> Path:
+    return path.with_name("team.json.bak")
+
+
+def update_team(path: Path, *, fallback: TeamInfo | None = None, **changes: Any) -> TeamInfo:
+    """Read team.json, apply `changes`, check and write it back, all under the team lock:
+    the read-modify-write every writer of team.json uses. A damaged or missing file is
+    rebuilt from `fallback` (the coordinator's own copy) when one is given, otherwise
+    `TeamFileError` says what is wrong."""
+    with file_lock(team_lock(path), timeout=LOCK_TIMEOUT):
+        try:
+            info = TeamInfo.read(path)
+        except TeamFileError:
+            if fallback is None:
+                raise
+            info = fallback
+        updated = TeamInfo.model_validate({**info.model_dump(), **changes})
+        updated._write_both(path)
+        return updated
+
+
+def damage_advice(path: Path, error: TeamFileError) -> str:
+    """What a user can do about a damaged team.json: the last good copy, if there is one."""
+    try:
+        backup = TeamInfo.read(backup_of(path))
+    except TeamFileError:
+        return (
+            f"{error}; `team kill` still stops the team's processes; to carry on, recreate "
+            "it with `team init` (the tasks on disk stay)"
+        )
+    return (
+        f"{error}; the last good copy (team {backup.id}) is {backup_of(path)}: put it back "
+        f"with `cp {backup_of(path)} {path}`; `team kill` works either way"
+    )
+
+
+def read_team_or_backup(path: Path) -> tuple[TeamInfo | None, TeamFileError | None]:
+    """For the commands that must work on a damaged team (status, kill): team.json, else
+    its last good copy, with the error that says the file itself is damaged."""
+    try:
+        return TeamInfo.read(path), None
+    except TeamFileError as error:
+        try:
+            return TeamInfo.read(backup_of(path)), error
+        except TeamFileError:
+            return None, error

@@ -24,6 +24,8 @@ from protocol import (
 )
 from protocol.agents import read_agent
 from protocol.mailbox import create_inbox
+from protocol.reports import ExplorationReport
+from protocol.tasks import TaskResult
 from tests.agent_worker.conftest import StartTeam, call, finish_worker
 
 MODELS_PY = "from dataclasses import dataclass\n\n\n@dataclass\nclass Item:\n    name: str\n"
@@ -203,7 +205,7 @@ def test_an_explorer_reads_and_reports_without_writing(team: StartTeam) -> None:
     assert "there is no tool 'write_file'" in json.dumps(t.server.log[1].body)
     task = TaskStore(t.layout).get(1)
     assert task.status == TaskStatus.DONE
-    assert task.result is not None and task.result["report"] == report
+    assert task.result is not None and task.result.report == ExplorationReport(**report)
 
 
 def test_a_tester_may_write_only_tests(team: StartTeam) -> None:
@@ -288,7 +290,7 @@ def test_a_completion_lost_in_a_crash_is_sent_again_once(team: StartTeam) -> Non
         TaskStatus.RUNNING,
         TaskStatus.DONE,
         by="builder-a",
-        result={"files": ["a.py"], "summary": "built a"},
+        result=TaskResult(files=["a.py"], summary="built a"),
     )
     # As a worker killed after marking the task done leaves it: the handler had started.
     inbox = t.layout.inbox("builder-a")

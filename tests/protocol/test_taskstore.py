@@ -16,6 +16,7 @@ from protocol import (
     TransitionConflict,
     UnknownTask,
 )
+from protocol.tasks import TaskResult
 from tests.conftest import TeamDir
 from tests.processes import finish, start, wait_for_line
 
@@ -78,9 +79,9 @@ def test_the_life_of_a_task_with_one_retry(store: TaskStore) -> None:
     assert (retried.attempt, retried.owner) == (2, None)
     store.claim(1, "builder-b")
     store.transition(1, S.ASSIGNED, S.RUNNING, by="builder-b")
-    done = store.transition(1, S.RUNNING, S.DONE, by="builder-b", result={"files": ["a.py"]})
+    done = store.transition(1, S.RUNNING, S.DONE, by="builder-b", result=TaskResult(files=["a.py"]))
     assert done.owner == "builder-b"
-    assert done.result == {"files": ["a.py"]}
+    assert done.result == TaskResult(files=["a.py"])
     assert [(e.status, e.attempt) for e in done.history] == [
         (S.PENDING, 1), (S.READY, 1), (S.ASSIGNED, 1), (S.RUNNING, 1), (S.FAILED, 1),
         (S.READY, 2), (S.ASSIGNED, 2), (S.RUNNING, 2), (S.DONE, 2),

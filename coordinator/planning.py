@@ -1,0 +1,52 @@
+"""Planning: the planner's prompt, and asking again with the reason when its plan cannot be
+built. `ask` is the model call (it waits out a server that is down); the rest is plain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from coordinator.decompose import plan_to_tasks
+from coordinator.outcomes import TeamFailed
+from protocol import DagError, Task
+from protocol.llm import ChatMessage
+from protocol.plan import Plan
+from protocol.reports import ExplorationReport
+
+PLAN_TRIES = 3
+PLAN_SYSTEM = """You are the planner of a team of coding agents. Split the task into modules
+(one agent builds each module, in parallel where dependencies allow): data models before
+storage before interfaces before tests. Name every file each module writes (no file in two
+modules), each module's dependencies by name, and Definition-of-Done criteria that can be
+checked mechanically (verification_type test, command, file_exists or import, with the
+target file or command)."""
+
+
+def plan_messages(task: str, report: ExplorationReport | None) -> list[ChatMessage]:
+    # The report as JSON, the form the model was asked to give it in.
+    workspace = report.model_dump_json(indent=1) if report else "(no exploration report)"
+    return [
+        ChatMessage.system(PLAN_SYSTEM),
+        ChatMessage.user(f"The task: {task}\n\nThe workspace:\n{workspace}"),
+    ]
+
+
+def buildable_plan(
+    messages: list[ChatMessage],
+    ask: Callable[[list[ChatMessage]], Plan],
+    first_id: int,
+    say: Callable[[str, str], None],
+    tries: int = PLAN_TRIES,
+) -> tuple[Plan, list[Task]]:
+    """A plan whose tasks form a DAG, asking again with the error each time one does not."""
+    for _ in range(tries):
+        plan = ask(messages)
+        try:
+            return plan, plan_to_tasks(plan, first_id=first_id)
+        except DagError as exc:
+            say("fail", f"the plan was refused: {exc}")
+            messages = [
+                *messages,
+                ChatMessage(role="assistant", content=plan.model_dump_json()),
+                ChatMessage.user(f"That plan cannot be built: {exc}. Fix it."),
+            ]
+    raise TeamFailed(f"the planner gave no buildable plan in {tries} tries")
