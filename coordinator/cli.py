@@ -23,7 +23,7 @@ from coordinator.demo import (
     write_demo_config,
 )
 from coordinator.doctor import run_checks
-from coordinator.inbox_watch import ALL_STATES, collect, follow
+from coordinator.inbox_watch import ALL_STATES, collect, follow, is_info, needs_handling
 from coordinator.lifecycle import kill_team
 from coordinator.logs import agent_logs, follow_lines, last_lines, log_files
 from coordinator.tmux import socket_name
@@ -166,7 +166,9 @@ def inbox(
     """Show the messages waiting in AGENT's inbox (every inbox when AGENT is left out).
 
     Pending messages are shown by default; --all adds the ones already handled and the
-    quarantined ones (with the reason they were refused).
+    quarantined ones (with the reason they were refused). Answers to you that need no reply
+    (the agents' shutdown_response to `team kill`) are counted in one line, not listed as
+    pending: --all lists them as "info"; in --json, "needs_handling" is false for them.
 
     \b
     Examples:
@@ -184,15 +186,20 @@ def inbox(
     # --follow, so nothing that arrives after it is missed and nothing in it is shown twice.
     snapshot = collect(layout, agents, ALL_STATES, team.info.id)
     entries = [e for e in snapshot if include_all or e.state == "new"]
+    # Answers to the user that ask for nothing are no pending work: one line, not rows.
+    rows = entries if include_all else [e for e in entries if needs_handling(e)]
+    info = [] if include_all else [e for e in entries if is_info(e)]
     if as_json:
-        for entry in entries:
+        for entry in entries:  # info ones too: each record says if it needs handling
             _print_json(views.inbox_json(entry))
     elif not follow or entries:
-        c.out.print(views.inbox_table(entries, show_state=include_all))
-        if not entries:
+        c.out.print(views.inbox_table(rows, show_state=include_all))
+        if not rows:
             c.out.print(
                 "no messages" + ("" if include_all else " waiting (--all shows handled ones)")
             )
+        if info:
+            c.out.print(views.info_note(info), highlight=False)
     if follow:
         skip = {(e.agent, e.path.name) for e in snapshot}
         _follow(c, team, agent, skip, timeout, as_json)

@@ -11,12 +11,24 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from protocol import InboxEntry, Layout
+from protocol import USER, InboxEntry, Layout, ShutdownResponse
 from protocol.mailbox import MOVED, MessageState, read_entry
 from protocol.receiver import watch_creations
 
 ALL_STATES: tuple[MessageState, ...] = ("new", "cur", "bad")
 _LATER_STATE = {"new": 0, "cur": 1, "bad": 1}
+
+
+def is_info(entry: InboxEntry) -> bool:
+    """An answer to the user that asks for nothing (an agent's shutdown_response to `team
+    kill`): no process reads the user's inbox, so it would wait as "pending" forever."""
+    payload = entry.message.payload if entry.message is not None else None
+    return entry.agent == USER and isinstance(payload, ShutdownResponse)
+
+
+def needs_handling(entry: InboxEntry) -> bool:
+    """Whether a message still waits for its reader to act on it."""
+    return entry.state == "new" and not is_info(entry)
 
 
 def entry_time(entry: InboxEntry) -> datetime:

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from coordinator.inbox_watch import entry_time
+from coordinator.inbox_watch import entry_time, is_info, needs_handling
 from coordinator.logs import LogFile
 from protocol import USER, InboxEntry, Task, TaskStatus, TeamInfo, summarize
 from protocol.agents import AgentRecord
@@ -25,6 +25,11 @@ STATUS_STYLE = {
     TaskStatus.ABANDONED: "magenta",
 }
 STATE_LABEL = {"new": "pending", "cur": "handled", "bad": "quarantined"}
+
+
+def state_label(entry: InboxEntry) -> str:
+    """Where a message stands; "info" for one in new/ that no one is to handle."""
+    return "info" if entry.state == "new" and is_info(entry) else STATE_LABEL[entry.state]
 
 
 def _entry_cells(entry: InboxEntry) -> tuple[str, str, str, str, str, str]:
@@ -49,7 +54,7 @@ def inbox_table(entries: list[InboxEntry], *, show_state: bool) -> Table:
         style = "red" if entry.state == "bad" or entry.message is None else None
         row = [time, seq, sender, recipient, kind]
         if show_state:
-            row.append(STATE_LABEL[entry.state])
+            row.append(state_label(entry))
         table.add_row(*row, summary, style=style)
     return table
 
@@ -64,6 +69,8 @@ def inbox_line(entry: InboxEntry) -> Text:
     line.append(f"{kind} ", style="red" if entry.state == "bad" else "cyan")
     if entry.state == "bad":
         line.append("[quarantined] ", style="red")
+    elif is_info(entry):
+        line.append("[info] ", style="dim")
     line.append(summary)
     return line
 
@@ -73,7 +80,8 @@ def inbox_json(entry: InboxEntry) -> dict[str, Any]:
     record: dict[str, Any] = {
         "inbox": entry.agent,
         "seq": entry.seq if entry.name else None,
-        "state": STATE_LABEL[entry.state],
+        "state": state_label(entry),
+        "needs_handling": needs_handling(entry),
         "file": str(entry.path),
     }
     if entry.message is not None:
@@ -173,3 +181,15 @@ def logs_table(files: list[LogFile]) -> Table:
             log.modified.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
         )
     return table
+
+
+def info_note(entries: list[InboxEntry]) -> str:
+    """One line under the pending messages about the answers that need no reply."""
+    messages = [e.message for e in entries if e.message is not None]
+    kinds = ", ".join(sorted({m.type for m in messages}))
+    senders = ", ".join(sorted({m.sender for m in messages}))
+    answers = "answer needs" if len(entries) == 1 else "answers need"
+    return (
+        f"{len(entries)} {answers} no reply ({kinds} from "
+        f"{inert_line(senders)}): `team inbox {USER} --all` shows them"
+    )

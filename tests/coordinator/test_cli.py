@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from coordinator import views
 from coordinator.cli import cli
+from coordinator.inbox_watch import ALL_STATES, collect
 from protocol import Layout, Task, TaskStatus, TaskStore, TeamInfo, create_inbox, list_inbox
 from protocol.agents import AgentRecord, AgentRole, AgentState
 from protocol.mailbox import MessageName
@@ -496,3 +498,46 @@ def test_logs_follow_prints_lines_as_another_process_writes_them_until_ctrl_c(
         if follower.poll() is None:
             follower.kill()
             follower.communicate()
+
+
+ANSWER = '{"accepted": true, "unfinished": ["task 3"]}'
+
+
+def test_an_answer_to_the_user_that_needs_no_reply_is_not_pending_work(team: Team) -> None:
+    team("init")
+    for sender in ("builder-a", "coordinator"):
+        team("send", "--from", sender, "--to", "user", "--type", "shutdown_response",
+             "--payload", ANSWER)  # fmt: skip
+    team("send", "--to", "coordinator", "--type", "shutdown_request", "--payload", SHUTDOWN)
+    shown = team("inbox")
+    assert shown.exit_code == 0, shown.output
+    rows = [line for line in shown.output.splitlines() if "│" in line]
+    assert not [row for row in rows if "shutdown_response" in row]
+    assert "time to go" in shown.output
+    assert "2 answers need no reply (shutdown_response from builder-a, coordinator)" in (
+        shown.output
+    )
+    assert "no messages waiting" in team("inbox", "user").output
+
+
+def test_all_lists_answers_to_the_user_as_info_and_json_says_they_need_no_handling(
+    team: Team,
+) -> None:
+    team("init")
+    team("send", "--from", "builder-a", "--to", "user", "--type", "shutdown_response",
+         "--payload", ANSWER)  # fmt: skip
+    team("send", "--to", "user", "--type", "shutdown_request", "--payload", SHUTDOWN)
+    [info_row] = [line for line in team("inbox", "--all").output.splitlines() if "left:" in line]
+    assert "info" in info_row and "pending" not in info_row
+    records = [json.loads(line) for line in team("inbox", "--json").output.splitlines()]
+    assert [(r["message"]["type"], r["state"], r["needs_handling"]) for r in records] == [
+        ("shutdown_response", "info", False), ("shutdown_request", "pending", True),
+    ]  # fmt: skip
+
+
+def test_a_followed_answer_to_the_user_is_marked_info(team: Team, workspace: Path) -> None:
+    team("init")
+    team("send", "--from", "builder-a", "--to", "user", "--type", "shutdown_response",
+         "--payload", ANSWER)  # fmt: skip
+    [entry] = collect(Layout.of(workspace), ["user"], ALL_STATES, team_id(workspace))
+    assert "[info] accepted, left: task 3" in views.inbox_line(entry).plain
