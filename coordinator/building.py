@@ -40,7 +40,7 @@ class Build:
     # Handle the inbox, raise `TeamStopped` on a stop, wait out a model server that is down.
     checkpoint: Callable[[], None]
     # Handle the inbox for up to this many seconds (returns early when a message comes).
-    serve: Callable[[float], None]
+    serve: Callable[[float], object]
     tick: float = 0.3
     max_ticks: int | None = None  # a bound for tests: `TicksExhausted` after that many looks
     spawned: dict[str, AgentRole] = field(default_factory=dict)

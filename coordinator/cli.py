@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
@@ -25,9 +26,21 @@ from coordinator.demo import (
 from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow, is_info, needs_handling
 from coordinator.lifecycle import kill_team
+from coordinator.liveness import liveness_problems
 from coordinator.logs import agent_logs, follow_lines, last_lines, log_files
 from coordinator.tmux import socket_name
-from coordinator.up import UpError, choose_confinement, launch, placement, prepare
+from coordinator.up import (
+    UpError,
+    cannot_write,
+    choose_confinement,
+    launch,
+    placement,
+    prepare,
+    refuse_a_running_coordinator,
+    take_start_lock,
+)
+from coordinator.validate import report as problems_report
+from coordinator.validate import task_problems
 from coordinator.workspace import Team, init_workspace, open_team, team_workspace
 from protocol import (
     MESSAGE_TYPES,
@@ -40,15 +53,18 @@ from protocol import (
     TaskFileError,
     TaskStore,
     TeamFileError,
+    TeamInfo,
     TeamStatus,
     UnknownRecipient,
     make_message,
     parse_payload,
 )
 from protocol.agents import is_running, read_agent, read_agents
-from protocol.config import ConfigError, load_config
+from protocol.config import ConfigError, TeamSettings, load_config
 from protocol.display import inert
+from protocol.locks import HeldLock
 from protocol.messages import is_agent_name
+from protocol.team import damage_advice, read_team_or_backup, update_team
 from protocol.wire import MAX_MESSAGE_BYTES, load_json_object
 
 
@@ -65,13 +81,27 @@ class Context:
         self.out.print(inert(line), highlight=False)
 
     def team(self) -> Team:
+        workspace = team_workspace(self.workspace)
         try:
-            return open_team(team_workspace(self.workspace))
-        except (NotATeamWorkspace, TeamFileError) as exc:
+            return open_team(workspace)
+        except NotATeamWorkspace as exc:
             raise click.ClickException(str(exc)) from None
+        except TeamFileError as exc:
+            advice = damage_advice(Layout.of(workspace).team_json, exc)
+            raise click.ClickException(advice) from None
+
+    def damaged_team(self) -> tuple[Layout, TeamInfo | None, str | None]:
+        """For the commands that must work when team.json is damaged (`status`, `kill`):
+        the layout, team.json or its last good copy, and what is wrong, if anything."""
+        layout = Layout.of(team_workspace(self.workspace))
+        if not layout.root.is_dir():
+            raise click.ClickException(str(NotATeamWorkspace(layout.workspace)))
+        info, error = read_team_or_backup(layout.team_json)
+        return layout, info, damage_advice(layout.team_json, error) if error else None
 
 
 pass_context = click.make_pass_decorator(Context)
+DEFAULTS = TeamSettings()
 
 
 def _set_workspace(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
@@ -342,35 +372,47 @@ def _read_capped(stream: BinaryIO, source: str) -> bytes:
 @workspace_option
 @pass_context
 def status(c: Context, as_json: bool) -> None:
-    """Show the team and its task DAG: each task's status, owner, attempt and dependencies.
+    """Show the team and its task DAG: each task's status, owner, attempt and dependencies,
+    and any process that should be running and is not (a coordinator or worker that was
+    killed: `team resume` carries on). Exits 1 when a state file is damaged.
 
     \b
     Examples:
       team status
       team status --json | jq '.tasks[] | select(.status == "failed")'
     """
-    team = c.team()
-    tasks, problems = _read_tasks(TaskStore(team.layout))
-    agents = read_agents(team.layout)
+    layout, info, damage = c.damaged_team()
+    tasks, problems = _read_tasks(TaskStore(layout))
+    if damage:
+        problems.insert(0, damage)
+    agents = read_agents(layout)
+    # Shown, and in --json, but not an exit 1: a team between two looks can show them.
+    gone = liveness_problems(info, agents, tasks, is_running)
     if as_json:
         _print_json(
             {
-                "team": team.info.model_dump(mode="json"),
+                "team": info.model_dump(mode="json") if info else None,
                 "agents": [{**a.model_dump(mode="json"), "alive": is_running(a)} for a in agents],
                 "tasks": [task.model_dump(mode="json") for task in tasks],
                 "problems": problems,
+                "not_running": gone,
             }
         )
     else:
-        c.out.print(views.team_header(team.info))
+        if info is not None:
+            c.out.print(views.team_header(info))
         if agents:
             c.out.print(views.agents_table(agents, [is_running(a) for a in agents]))
         if tasks:
             c.out.print(views.status_table(tasks))
         else:
             c.out.print("no tasks yet")
+        for line in gone:
+            c.out.print(
+                Text.assemble(("not running: ", "bold yellow"), inert(line)), highlight=False
+            )
         for problem in problems:
-            c.out.print(Text.assemble(("unreadable: ", "red"), inert(problem)), highlight=False)
+            c.out.print(Text.assemble(("problem: ", "bold red"), inert(problem)), highlight=False)
     if problems:
         sys.exit(1)
 
@@ -434,32 +476,64 @@ def doctor(c: Context, as_json: bool) -> None:
 def _launch(
     c: Context,
     team: Team,
-    workers: int,
-    max_iterations: int,
-    runner: str,
-    detach: bool,
-    wait: bool,
+    options: LaunchOptions,
     *,
     unconfined: bool,
+    start_lock: HeldLock,
     resume: bool = False,
 ) -> NoReturn:
-    """Start the team's coordinator (`team up`, `resume`, `demo`) and exit with its outcome."""
+    """Start the team's coordinator (`team up`, `resume`, `demo`) and exit with its outcome.
+    The start lock goes once the coordinator holds the workspace."""
     try:
         code = launch(
             team,
-            workers=workers,
-            max_iterations=max_iterations,
-            runner=runner,
+            workers=options.workers,
+            max_iterations=options.max_iterations,
+            runner=options.runner,
             attach=sys.stdout.isatty(),
-            detach=detach,
-            wait=wait,
+            detach=options.detach,
+            wait=options.wait,
             say=c.say,
             unconfined=unconfined,
             resume=resume,
+            started=start_lock.release,
+            max_rounds=options.max_rounds,
+            max_seconds=options.max_seconds,
         )
     except UpError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        start_lock.release()
     sys.exit(code)
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """What `team up`, `team resume` and `team demo` are told about the run (None: the
+    config's `[team]`, protocol/config.py TeamSettings)."""
+
+    runner: str
+    detach: bool
+    wait: bool
+    workers: int | None = None
+    max_iterations: int | None = None
+    max_rounds: int | None = None
+    max_seconds: float | None = None
+
+
+def _check_config(directory: Path) -> None:
+    """A bad setting is said here, at once, not in the coordinator's log later."""
+    try:
+        load_config(Layout.of(directory).config_toml)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _start_lock(directory: Path, what: str) -> HeldLock:
+    try:
+        return take_start_lock(directory, what)
+    except UpError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 no_sandbox_option = click.option(
@@ -484,22 +558,33 @@ def _say_placement(c: Context, team: Team) -> None:
 
 
 def launch_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The options `team up` and `team resume` share."""
+    """The options `team up` and `team resume` share, gathered into one `LaunchOptions`."""
     decorators = [
         click.option(
             "--workers",
-            default=4,
-            show_default=True,
+            default=None,
             type=click.IntRange(1, 32),
             envvar="TEAM_WORKERS",
-            help="How many agents build at once.",
+            help=f"How many agents build at once [default: {DEFAULTS.workers}, or [team] "
+            "workers in the config].",
         ),
         click.option(
             "--max-iterations",
-            default=5,
-            show_default=True,
+            default=None,
             type=click.IntRange(1, 50),
-            help="Build-verify-fix rounds before giving up.",
+            help=f"Build-verify-fix rounds before giving up [default: {DEFAULTS.max_iterations}].",
+        ),
+        click.option(
+            "--max-rounds",
+            default=None,
+            type=click.IntRange(1, 500),
+            help=f"Model turns an agent gets per task attempt [default: {DEFAULTS.max_rounds}].",
+        ),
+        click.option(
+            "--max-seconds",
+            default=None,
+            type=click.FloatRange(min=1),
+            help=f"Seconds an agent gets per task attempt [default: {DEFAULTS.max_seconds:g}].",
         ),
         click.option(
             "--runner",
@@ -509,9 +594,13 @@ def launch_options(command: Callable[..., None]) -> Callable[..., None]:
             envvar="TEAM_RUNNER",
             help="Agents in tmux panes, or plain processes (hosts without tmux).",
         ),
-        click.option("--detach", is_flag=True, help="Start and return at once."),
         click.option(
-            "--wait", is_flag=True, help="Block until done; exit 0 only if every criterion passes."
+            "--detach", is_flag=True, help="Start and return at once (`team kill` stops it)."
+        ),
+        click.option(
+            "--wait",
+            is_flag=True,
+            help="Block until done; exit 0 only if every criterion passes. Ctrl-C stops the team.",
         ),
         no_sandbox_option,
     ]
@@ -520,28 +609,32 @@ def launch_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _options(given: dict[str, Any]) -> LaunchOptions:
+    return LaunchOptions(
+        runner=given["runner"],
+        detach=given["detach"],
+        wait=given["wait"],
+        workers=given["workers"],
+        max_iterations=given["max_iterations"],
+        max_rounds=given["max_rounds"],
+        max_seconds=given["max_seconds"],
+    )
+
+
 @cli.command(short_help="Set a team to work on a task.")
 @click.argument("task", required=False)
 @click.option("-f", "--file", "task_file", type=click.File("r"), help="Read the task from a file.")
 @launch_options
 @workspace_option
 @pass_context
-def up(
-    c: Context,
-    task: str | None,
-    task_file: Any,
-    workers: int,
-    max_iterations: int,
-    runner: str,
-    detach: bool,
-    wait: bool,
-    no_sandbox: bool,
-) -> None:
+def up(c: Context, task: str | None, task_file: Any, no_sandbox: bool, **given: Any) -> None:
     """Set a team of agents to work on TASK in the workspace: explore, plan, build in
     parallel, verify, fix, until every Definition-of-Done criterion passes.
 
     The models come from the configuration (see `team doctor`). On a terminal, with the tmux
-    runner, you are attached to the team's session; Ctrl-b d detaches and the team goes on.
+    runner, you are attached to the team's session; Ctrl-b d detaches and the team goes on,
+    Ctrl-C in its first pane stops it. One team works in a directory at a time: a second
+    `team up` there says which team is at work and how to stop it.
 
     \b
     Examples:
@@ -552,12 +645,15 @@ def up(
     if not text:
         raise click.UsageError('say what to build: team up "<task>" or team up -f FILE')
     unconfined = _confinement(no_sandbox, "team up")
+    _check_config(c.workspace)
+    start_lock = _start_lock(c.workspace, "team up")
     try:
         team = prepare(c.workspace, text)
     except UpError as exc:
+        start_lock.release()
         raise click.ClickException(str(exc)) from None
     _say_placement(c, team)
-    _launch(c, team, workers, max_iterations, runner, detach, wait, unconfined=unconfined)
+    _launch(c, team, _options(given), unconfined=unconfined, start_lock=start_lock)
 
 
 @cli.command(short_help="Stop the team; everything stays on disk.")
@@ -572,34 +668,31 @@ def up(
 @pass_context
 def kill(c: Context, grace: float) -> None:
     """Stop the team: a shutdown_request to every agent (they stop at their next safe point),
-    then, after the grace period, the ones still running are ended and the tmux session
-    closed. Tasks, messages and files stay on disk: `team resume` carries on.
+    then, after the grace period, every process of the team still running is ended (found
+    from the agents' records and the process table, so even with a damaged team.json) and
+    the tmux session closed. Tasks, messages and files stay on disk: `team resume` carries on.
 
     \b
     Example:
       team kill --grace 10
     """
-    team = c.team()
-    kill_team(team, grace, c.say)
-    c.out.print(f"team {team.info.id} stopped; `team status` shows where it was", highlight=False)
+    layout, info, damage = c.damaged_team()
+    if damage:
+        click.echo(f"warning: {damage}", err=True)
+    kill_team(layout, info, grace, c.say)
+    name = f"team {info.id}" if info else "the team"
+    c.out.print(f"{name} stopped; `team status` shows where it was", highlight=False)
 
 
 @cli.command(short_help="Carry on a stopped or crashed team from what is on disk.")
 @launch_options
 @workspace_option
 @pass_context
-def resume(
-    c: Context,
-    workers: int,
-    max_iterations: int,
-    runner: str,
-    detach: bool,
-    wait: bool,
-    no_sandbox: bool,
-) -> None:
+def resume(c: Context, no_sandbox: bool, **given: Any) -> None:
     """Start a new coordinator for the team in the workspace. It rebuilds its state from
     .agents/ (plan, tasks, memory), leaves running workers at their tasks, restarts dead ones,
-    and never assigns a task twice.
+    and never assigns a task twice. The task files are checked first: a missing dependency,
+    a cycle or an unreadable file is named, with the fix, before anything starts.
 
     \b
     Example:
@@ -607,15 +700,25 @@ def resume(
     """
     team = c.team()
     unconfined = _confinement(no_sandbox, "team resume")
-    coordinator = next((r for r in read_agents(team.layout) if r.name == "coordinator"), None)
-    if is_running(coordinator):
-        raise click.ClickException(
-            "the coordinator is still running: `team attach` or `team status`"
-        )
-    info = team.info.model_copy(update={"status": TeamStatus.INITIALISED, "detail": "resuming"})
-    info.write(team.layout.team_json)
+    _check_config(team.layout.workspace)
+    here = Path(team.info.repository.user_dir) if team.info.repository else team.layout.workspace
+    start_lock = _start_lock(here, "team resume")
+    try:
+        refuse_a_running_coordinator(team.layout, team.info, here)
+        problems = task_problems(TaskStore(team.layout))
+        if problems:
+            raise UpError(problems_report(problems))
+        info = update_team(team.layout.team_json, status=TeamStatus.INITIALISED, detail="resuming")
+    except (UpError, TeamFileError) as exc:
+        start_lock.release()
+        raise click.ClickException(str(exc)) from None
     _launch(
-        c, team, workers, max_iterations, runner, detach, wait, unconfined=unconfined, resume=True
+        c,
+        Team(team.layout, info),
+        _options(given),
+        unconfined=unconfined,
+        start_lock=start_lock,
+        resume=True,
     )
 
 
@@ -765,15 +868,21 @@ def demo(
     unconfined = _confinement(no_sandbox, "team demo")
     workspace = demo_workspace(demo_dir)
     c.out.print(NOTICE, style="bold yellow", highlight=False)
+    start_lock = _start_lock(workspace, "team demo")
     try:
         team = prepare(workspace, DEMO_TASK)
         url = start_scripted_model(team.layout.workspace, delay)
         write_demo_config(team.layout.workspace, url)
         c.out.print(f"workspace: {workspace}  scripted model: {url}", highlight=False)
     except (UpError, DemoError) as exc:
+        start_lock.release()
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        start_lock.release()
+        raise click.ClickException(cannot_write(workspace, exc)) from None
     _say_placement(c, team)
-    _launch(c, team, 3, 3, runner, detach, wait, unconfined=unconfined)
+    options = LaunchOptions(runner=runner, detach=detach, wait=wait, workers=3, max_iterations=3)
+    _launch(c, team, options, unconfined=unconfined, start_lock=start_lock)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Stopping and resuming a team: `team kill` and `team resume`. Nothing on disk is lost."""
+"""Stopping a team (`team kill`) and clearing a finished run away before a new one. Nothing
+of the team's work on disk is lost; no process of the team is left running."""
 
 from __future__ import annotations
 
@@ -14,77 +15,171 @@ from pathlib import Path
 import libtmux
 
 from coordinator.demo import DEMO_CONFIG_MARK
-from coordinator.tmux import TeamSession, socket_name
-from coordinator.workspace import Team
+from coordinator.processes import team_pids
+from coordinator.tmux import TeamSession, sessions_in, socket_name
 from protocol import (
     COORDINATOR,
+    USER,
+    Layout,
     Mailbox,
     ShutdownRequest,
+    TaskFileError,
+    TaskStatus,
+    TaskStore,
+    TeamFileError,
     TeamInfo,
     TeamStatus,
+    TransitionConflict,
     UnknownRecipient,
+    create_inbox,
     make_message,
 )
-from protocol.agents import is_running, pid_alive, read_agents
+from protocol.agents import AgentRecord, is_running, pid_alive, read_agents
+from protocol.team import update_team
+
+S = TaskStatus
 
 
-def kill_team(team: Team, grace: float, say: Callable[[str], None]) -> None:
+def kill_team(
+    layout: Layout, info: TeamInfo | None, grace: float, say: Callable[[str], None]
+) -> int:
     """Ask every running agent (the coordinator first) to stop; after `grace` seconds, end
-    the ones still there; close the tmux session. The team's state stays on disk."""
-    mailbox = Mailbox(team.layout, team.info.id)
-    running = [r for r in read_agents(team.layout) if is_running(r)]
+    every process of the team still there, found from the agents' records and from the
+    process table; close the tmux session. `info` is None when team.json is lost: then no
+    message can be sent, and the processes are ended by signal. Returns how many processes
+    had to be ended."""
+    running = [r for r in read_agents(layout) if is_running(r)]
+    if info is not None:
+        _ask_to_stop(layout, info, running, grace, say)
+    pids = {r.pid for r in running} | set(team_pids(layout.workspace))
+    if info is None:
+        for pid in sorted(pids):  # SIGTERM is the agents' "stop at a safe point"
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        if pids:
+            say(f"team.json is unreadable: asked {len(pids)} processes to stop by signal")
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.1)
+    names = {r.pid: r.name for r in running}
+    ended = 0
+    for pid in sorted(pids | set(team_pids(layout.workspace))):
+        if pid_alive(pid):
+            say(f"{names.get(pid, f'pid {pid}')} did not stop within {grace:g}s: ending it")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            ended += 1
+    _close_sessions(layout, info, say)
+    _stop_demo_model(layout)
+    _release_tasks(layout, say)
+    if info is not None:
+        with contextlib.suppress(TeamFileError):
+            current = TeamInfo.read(layout.team_json)
+            if current.status not in (TeamStatus.DONE, TeamStatus.FAILED):
+                update_team(
+                    layout.team_json, status=TeamStatus.STOPPED, detail="stopped by team kill"
+                )
+    return ended
+
+
+def _ask_to_stop(
+    layout: Layout,
+    info: TeamInfo,
+    running: list[AgentRecord],
+    grace: float,
+    say: Callable[[str], None],
+) -> None:
+    mailbox = Mailbox(layout, info.id)
     for record in sorted(running, key=lambda r: r.name != COORDINATOR):
         request = ShutdownRequest(reason="team kill", grace_seconds=grace)
         with contextlib.suppress(UnknownRecipient, OSError):  # no inbox: it is ended below
-            mailbox.send(
-                make_message(request, team=team.info.id, sender="user", recipient=record.name)
-            )
+            mailbox.send(make_message(request, team=info.id, sender=USER, recipient=record.name))
         say(f"asked {record.name} (pid {record.pid}) to stop")
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(pid_alive(r.pid) for r in running):
-        time.sleep(0.1)
-    for record in running:
-        if pid_alive(record.pid):
-            say(f"{record.name} did not stop within {grace:g}s: ending it")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record.pid, signal.SIGKILL)
-    name = team.info.tmux_session or f"team-{team.info.id}"  # the default, if team.json lost it
-    session = TeamSession.find(libtmux.Server(socket_name=socket_name(team.info.id)), name)
-    if session is not None:
+
+
+def _close_sessions(layout: Layout, info: TeamInfo | None, say: Callable[[str], None]) -> None:
+    sessions = []
+    if info is not None:
+        name = info.tmux_session or f"team-{info.id}"  # the default, if team.json lost it
+        found = TeamSession.find(libtmux.Server(socket_name=socket_name(info.id)), name)
+        sessions = [found] if found is not None else []
+    if not sessions:  # team.json lost, or it named another session: look by the workspace
+        sessions = sessions_in(layout.workspace)
+    for session in sessions:
+        name = session.name
         session.kill()
         say(f"closed tmux session {name}")
-    demo_model = team.layout.root / "demo-model.pid"
+
+
+def _stop_demo_model(layout: Layout) -> None:
+    demo_model = layout.root / "demo-model.pid"
     if demo_model.exists():  # team demo's scripted model server
-        with contextlib.suppress(ValueError, ProcessLookupError):
+        with contextlib.suppress(ValueError, ProcessLookupError, OSError):
             os.kill(int(demo_model.read_text()), signal.SIGTERM)
         demo_model.unlink(missing_ok=True)
-    info = TeamInfo.read(team.layout.team_json)
-    if info.status not in (TeamStatus.DONE, TeamStatus.FAILED):
-        info.model_copy(
-            update={"status": TeamStatus.STOPPED, "detail": "stopped by team kill"}
-        ).write(team.layout.team_json)
 
 
-def archive_finished_run(team: Team) -> str | None:
-    """Before a new task in the same workspace: move the last run's plan, tasks, memory and
-    snapshots into `.agents/history/<time>/`. Returns where, or None if there was nothing."""
-    layout = team.layout
+def _release_tasks(layout: Layout, say: Callable[[str], None]) -> None:
+    """Tasks left assigned or running by the processes just ended: failed, at no cost of an
+    attempt (the kill was not their fault), so that `team resume` builds them again."""
+    if not layout.tasks_dir.is_dir():
+        return
+    store = TaskStore(layout)
+    for task_id in store.ids():
+        try:
+            task = store.get(task_id)
+        except (TaskFileError, KeyError):
+            continue
+        if task.status in (S.ASSIGNED, S.RUNNING):
+            with contextlib.suppress(TransitionConflict, TaskFileError):
+                store.transition(
+                    task.id,
+                    task.status,
+                    S.FAILED,
+                    by=USER,
+                    note="stopped by team kill",
+                    costs_attempt=False,
+                )
+                say(f"task {task.id} stopped; `team resume` builds it again")
+
+
+def archive_finished_run(layout: Layout) -> str | None:
+    """Before a new task in the same workspace: move everything of the last run (plan, tasks,
+    memory, snapshots, inboxes, agents' records, logs) into `.agents/history/<time>/`, so
+    that nothing of it is handled again. Returns where, or None if there was nothing."""
+    if not layout.plan_json.exists() and not any(_task_files(layout)):
+        return None
     leftovers = [
         p
-        for p in (layout.plan_json, layout.tasks_dir, layout.memory_json, layout.snapshots_dir)
+        for p in (
+            layout.plan_json,
+            layout.tasks_dir,
+            layout.memory_json,
+            layout.snapshots_dir,
+            layout.inboxes_dir,
+            layout.agents_dir,
+            layout.logs_dir,
+        )
         if p.exists()
     ]
     if _written_by_demo(layout.config_toml):  # the scripted model is not for a real task
         leftovers.append(layout.config_toml)
-    if not layout.plan_json.exists():
-        return None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
     target = layout.root / "history" / stamp
     target.mkdir(parents=True, exist_ok=True)
     for path in leftovers:
         shutil.move(str(path), str(target / path.name))
     layout.create_dirs()
     return str(target)
+
+
+def recreate_inboxes(layout: Layout, info: TeamInfo) -> None:
+    for member in dict.fromkeys([COORDINATOR, USER, *info.members]):
+        create_inbox(layout, member)
+
+
+def _task_files(layout: Layout) -> list[Path]:
+    return list(layout.tasks_dir.glob("*.json")) if layout.tasks_dir.is_dir() else []
 
 
 def _written_by_demo(config: Path) -> bool:

@@ -4,6 +4,7 @@ pane per agent, each created with its command (never typed into a shell with sen
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,35 @@ class AgentPane:
     pane_id: str
 
 
+SOCKET_PREFIX = "agent-team-"
+
+
 def socket_name(team_id: str) -> str:
     """The team's own tmux server: the user's other sessions are never touched."""
-    return f"agent-team-{team_id}"
+    return f"{SOCKET_PREFIX}{team_id}"
+
+
+def attach_hint(team_id: str, session: str) -> str:
+    """What the user can type to watch the team (it runs on its own socket, so a plain
+    `tmux attach -t` does not find it)."""
+    return f"`team attach`, or `tmux -L {socket_name(team_id)} attach -t {session}`"
+
+
+def sessions_in(workspace: Path) -> list[TeamSession]:
+    """Every team session started in `workspace`, found from tmux's socket directory: for
+    when team.json, which names the session, is lost."""
+    folder = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+    try:
+        sockets = sorted(p.name for p in folder.iterdir() if p.name.startswith(SOCKET_PREFIX))
+    except OSError:
+        return []
+    found = []
+    for name in sockets:
+        with contextlib.suppress(LibTmuxException, OSError):
+            for session in libtmux.Server(socket_name=name).sessions:
+                if session.session_path and Path(session.session_path) == workspace.resolve():
+                    found.append(TeamSession(session))
+    return found
 
 
 class TeamSession:

@@ -3,27 +3,32 @@ and attach, return, or wait for the outcome."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import libtmux
+from libtmux.exc import LibTmuxException
 
 from coordinator import git
-from coordinator.lifecycle import archive_finished_run
+from coordinator.lifecycle import archive_finished_run, kill_team, recreate_inboxes
 from coordinator.runners import pane_environment, team_environment
-from coordinator.tmux import TeamSession, socket_name
+from coordinator.tmux import TeamSession, attach_hint, socket_name
 from coordinator.workspace import Team, enclosing_team, init_workspace, open_team
 from protocol import COORDINATOR, Layout, TeamFileError, TeamInfo, TeamStatus
-from protocol.agents import is_running, read_agent
+from protocol.agents import AgentRecord, is_running, read_agent
+from protocol.locks import HeldLock
 from protocol.messages import utc_now
+from protocol.runlock import coordinator_lock, is_held, read_holder, take
 from protocol.sandbox import NO_SANDBOX_HINT, UNCONFINED_NOTICE, probe_sandbox
-from protocol.team import RepositoryMode, TeamRepository, new_team_id
+from protocol.team import RepositoryMode, TeamRepository, damage_advice, new_team_id, update_team
 
 FINISHED = {TeamStatus.DONE, TeamStatus.FAILED, TeamStatus.STOPPED}
 
@@ -48,22 +53,109 @@ def choose_confinement(no_sandbox: bool, command: str = "team up") -> bool:
 
 
 def coordinator_command(
-    workspace: Path, workers: int, max_iterations: int, runner: str
+    workspace: Path,
+    workers: int | None,
+    max_iterations: int | None,
+    runner: str,
+    max_rounds: int | None = None,
+    max_seconds: float | None = None,
 ) -> list[str]:
-    return [
+    """`python -m coordinator ...`; what is left out comes from the config's `[team]`."""
+    command = [
         sys.executable,
         "-P",  # the working directory (the workspace, a model's files) never shadows a module
         "-m",
         "coordinator",
         "--workspace",
         str(workspace),
-        "--workers",
-        str(workers),
-        "--max-iterations",
-        str(max_iterations),
         "--runner",
         runner,
     ]
+    for option, value in (
+        ("--workers", workers),
+        ("--max-iterations", max_iterations),
+        ("--max-rounds", max_rounds),
+        ("--max-seconds", max_seconds),
+    ):
+        if value is not None:
+            command += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+    return command
+
+
+# --- one team per workspace ------------------------------------------------------------------
+
+
+def take_start_lock(directory: Path, what: str) -> HeldLock:
+    """The lock a `team up`/`resume`/`demo` holds from its first check until the coordinator
+    holds the workspace's own lock: a second one started meanwhile stops here at once, so no
+    two can both decide that the workspace is free. Kept where the user's directory is
+    decided on: `.agents/` of a team in place, the git directory for a worktree team."""
+    _refuse_inside_a_team(directory)
+    path = start_lock_path(directory)
+    held = take(path, what)
+    if held is None:
+        holder = read_holder(path)
+        who = f"`{holder.what}` (pid {holder.pid}, since {_clock(holder.since)})" if holder else ""
+        raise UpError(
+            f"another {who or 'team command'} is starting a team for {directory} right now; "
+            "wait for it, then see `team status`"
+        )
+    return held
+
+
+def start_lock_path(directory: Path) -> Path:
+    facts = git.repo_facts(directory)
+    if git.choose_mode(facts, _works_in_place(directory, facts)) == RepositoryMode.OWN:
+        folder = directory / ".agents"
+    else:
+        assert facts.common_dir is not None  # a worktree team: the user's repository
+        folder = facts.common_dir / "agent-team"
+    name = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UpError(cannot_write(directory, exc)) from None
+    return folder / f"start-{name}.lock"
+
+
+def cannot_write(directory: Path, exc: OSError) -> str:
+    return (
+        f"cannot set up a team in {directory}: {exc.strerror or exc} "
+        f"({exc.filename or directory}); run it in a directory you can write to, "
+        "or name one with -w DIR"
+    )
+
+
+def running_coordinator(layout: Layout) -> AgentRecord | None:
+    """The coordinator record of the team that holds this workspace now, if one does."""
+    if not is_held(coordinator_lock(layout)):
+        return None
+    record = read_agent(layout, COORDINATOR)
+    holder = read_holder(coordinator_lock(layout))
+    if record is None and holder is not None:
+        return AgentRecord(
+            name=COORDINATOR, role="coordinator", pid=holder.pid, started_at=holder.since
+        )
+    return record or AgentRecord(name=COORDINATOR, role="coordinator", pid=0)
+
+
+def refuse_a_running_coordinator(layout: Layout, info: TeamInfo, here: Path) -> None:
+    """`UpError` naming the team at work in the workspace: id, pid, since when, and how to
+    watch or stop it."""
+    record = running_coordinator(layout)
+    if record is None:
+        return
+    session = info.tmux_session
+    watch = attach_hint(info.id, session) if session else f"`team logs -w {here} coordinator`"
+    raise UpError(
+        f"team {info.id} is at work in {layout.workspace} ({info.status.value}): its "
+        f"coordinator (pid {record.pid}) runs since {_clock(record.started_at)}; watch it with "
+        f"{watch}, stop it with `team kill -w {here}`"
+    )
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M:%S")
 
 
 def prepare(directory: Path, task: str) -> Team:
@@ -78,6 +170,8 @@ def prepare(directory: Path, task: str) -> Team:
         return _prepare_worktree(facts, task)
     except git.GitError as exc:
         raise UpError(str(exc)) from None
+    except OSError as exc:
+        raise UpError(cannot_write(directory, exc)) from None
 
 
 def _refuse_inside_a_team(directory: Path) -> None:
@@ -112,22 +206,29 @@ def _works_in_place(directory: Path, facts: git.RepoFacts) -> bool:
     return facts.top == directory.resolve() and (directory / ".git").is_dir()
 
 
-def _refuse_a_running_team(team: Team) -> None:
+def _refuse_a_running_team(team: Team, here: Path) -> None:
     info = team.info
-    if info.status in FINISHED and info.tmux_session:  # the last run's panes: close them
-        close_session(info.id, info.tmux_session)
+    refuse_a_running_coordinator(team.layout, info, here)
     if info.status not in (TeamStatus.INITIALISED, *FINISHED):
         raise UpError(
-            f"a team is already at work in {team.layout.workspace} ({info.status.value}): "
-            "see `team status`, stop it with `team kill`, or carry on with `team resume`"
+            f"team {info.id} in {team.layout.workspace} stopped without finishing "
+            f"({info.status.value}; its coordinator is not running): carry on with "
+            f"`team resume -w {here}`, or `team kill -w {here}` and then `team up` anew"
         )
+    if info.tmux_session:  # the last run's panes: close them
+        close_session(info.id, info.tmux_session)
 
 
 def _prepare_in_place(workspace: Path, task: str) -> Team:
-    workspace.mkdir(parents=True, exist_ok=True)
-    created = git.init_own(workspace)
-    team, _ = init_workspace(workspace, task=task)
-    _refuse_a_running_team(team)
+    try:
+        workspace.mkdir(parents=True, exist_ok=True)
+        created = git.init_own(workspace)
+        team, _ = init_workspace(workspace, task=task)
+    except OSError as exc:
+        raise UpError(cannot_write(workspace, exc)) from None
+    except TeamFileError as exc:
+        raise UpError(damage_advice(Layout.of(workspace).team_json, exc)) from None
+    _refuse_a_running_team(team, workspace)
     repository = TeamRepository(
         mode=RepositoryMode.OWN,
         user_dir=str(workspace.absolute()),
@@ -137,7 +238,8 @@ def _prepare_in_place(workspace: Path, task: str) -> Team:
     if created:  # what was there before, so that the team's work is a diff on top of it
         before = f"agent-team: {workspace.name} before team {team.info.id}"
         git.commit_work(workspace, before, repository)
-    archived = archive_finished_run(team)
+    archived = archive_finished_run(team.layout)
+    recreate_inboxes(team.layout, team.info)
     detail = f"starting (the last run is in {archived})" if archived else "starting"
     return _reset(team, task, detail, repository)
 
@@ -145,7 +247,9 @@ def _prepare_in_place(workspace: Path, task: str) -> Team:
 def _prepare_worktree(facts: git.RepoFacts, task: str) -> Team:
     earlier = git.team_worktrees(facts)
     if earlier:
-        _refuse_a_running_team(open_team(earlier[-1]))
+        # A damaged earlier team is no reason to refuse a new one.
+        with contextlib.suppress(TeamFileError):
+            _refuse_a_running_team(open_team(earlier[-1]), facts.directory)
     team_id = new_team_id()
     workspace, branch, base, pin = git.create_worktree(facts, team_id)
     team, _ = init_workspace(workspace, task=task, team_id=team_id)
@@ -167,17 +271,15 @@ def _prepare_worktree(facts: git.RepoFacts, task: str) -> Team:
 
 
 def _reset(team: Team, task: str, detail: str, repository: TeamRepository) -> Team:
-    info = TeamInfo.read(team.layout.team_json).model_copy(
-        update={
-            "task": task,
-            "status": TeamStatus.INITIALISED,
-            "iteration": 0,
-            "detail": detail,
-            "tmux_session": None,
-            "repository": repository,
-        }
+    info = update_team(
+        team.layout.team_json,
+        task=task,
+        status=TeamStatus.INITIALISED,
+        iteration=0,
+        detail=detail,
+        tmux_session=None,
+        repository=repository,
     )
-    info.write(team.layout.team_json)
     return Team(team.layout, info)
 
 
@@ -214,15 +316,21 @@ def start_in_tmux(team: Team, command: list[str], *, resume: bool = False) -> Te
     server = libtmux.Server(socket_name=socket_name(team.info.id))
     name = f"team-{team.info.id}"
     env = pane_environment()
-    existing = TeamSession.find(server, name)
-    if existing is not None and not resume:
-        raise UpError(f"the tmux session {name} is still there: `team attach` or `team kill`")
-    info = TeamInfo.read(team.layout.team_json).model_copy(update={"tmux_session": name})
-    info.write(team.layout.team_json)
-    if existing is not None:
-        existing.spawn("coordinator", command, team.layout.workspace, env)
-        return existing
-    return TeamSession.create(server, name, team.layout.workspace, command, environment=env)
+    try:
+        existing = TeamSession.find(server, name)
+        if existing is not None and not resume:
+            existing.kill()  # the panes of a run that ended (no coordinator holds the team)
+            existing = None
+        update_team(team.layout.team_json, tmux_session=name)
+        if existing is not None:
+            existing.spawn("coordinator", command, team.layout.workspace, env)
+            return existing
+        return TeamSession.create(server, name, team.layout.workspace, command, environment=env)
+    except LibTmuxException as exc:
+        raise UpError(
+            f"tmux could not start the team's session {name}: {exc}; "
+            "see `tmux -V`, or run without tmux: --runner subprocess"
+        ) from None
 
 
 def start_child(team: Team, command: list[str], detach: bool) -> subprocess.Popen[bytes]:
@@ -244,7 +352,7 @@ def wait_for_outcome(team: Team, say: Callable[[str], None], alive: Callable[[],
     change of status."""
     last = None
     while True:
-        info = TeamInfo.read(team.layout.team_json)
+        info = _read_for_waiting(team)
         shown = (info.status, info.iteration, info.detail)
         if shown != last:
             say(f"{info.status.value} (iteration {info.iteration}) {info.detail}".rstrip())
@@ -252,21 +360,67 @@ def wait_for_outcome(team: Team, say: Callable[[str], None], alive: Callable[[],
         if info.status in FINISHED:
             return info
         if not alive():
-            info = TeamInfo.read(team.layout.team_json)
+            info = _read_for_waiting(team)
             if info.status not in FINISHED:
                 raise UpError(
                     "the coordinator stopped before the team finished: see "
-                    f"`team logs coordinator` and {team.layout.logs_dir}"
+                    f"`team logs coordinator` and {team.layout.logs_dir}; "
+                    "`team resume` carries on from what is on disk"
                 )
             return info
         time.sleep(0.5)
 
 
+def _read_for_waiting(team: Team) -> TeamInfo:
+    try:
+        return TeamInfo.read(team.layout.team_json)
+    except TeamFileError as exc:  # the coordinator writes it again at its next change
+        time.sleep(0.5)
+        try:
+            return TeamInfo.read(team.layout.team_json)
+        except TeamFileError:
+            raise UpError(damage_advice(team.layout.team_json, exc)) from None
+
+
+def stop_on_interrupt(team: Team, say: Callable[[str], None]) -> None:
+    """Ctrl-C while waiting on the team: stop it as `team kill` would; a second Ctrl-C
+    ends what is left at once. Nothing on disk is lost either way."""
+    say("Ctrl-C: stopping the team as `team kill` does (Ctrl-C again to end it at once)")
+    try:
+        kill_team(team.layout, team.info, 30.0, say)
+    except KeyboardInterrupt:
+        say("Ctrl-C again: ending the team's processes now")
+        kill_team(team.layout, team.info, 0.0, say)
+    say("the team is stopped; `team resume` carries on from where it was")
+
+
+def await_coordinator(
+    team: Team, since: datetime, died: Callable[[], bool], timeout: float = 60.0
+) -> None:
+    """Until the coordinator just started holds the workspace (it registers right after it
+    took the lock); `UpError` with where to look if it stopped first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = read_agent(team.layout, COORDINATOR)
+        if record is not None and record.started_at >= since and is_running(record):
+            return
+        if died():
+            record = read_agent(team.layout, COORDINATOR)
+            if record is not None and record.started_at >= since:
+                return  # it ran, and is already done
+            raise UpError(
+                "the coordinator stopped as it started: see `team logs coordinator` and "
+                f"{team.layout.logs_dir}"
+            )
+        time.sleep(0.05)
+    raise UpError(f"the coordinator did not start within {timeout:g}s: see `team logs coordinator`")
+
+
 def launch(
     team: Team,
     *,
-    workers: int,
-    max_iterations: int,
+    workers: int | None,
+    max_iterations: int | None,
     runner: str,
     attach: bool,
     detach: bool,
@@ -274,26 +428,28 @@ def launch(
     say: Callable[[str], None],
     unconfined: bool = False,
     resume: bool = False,
+    started: Callable[[], None] = lambda: None,
+    max_rounds: int | None = None,
+    max_seconds: float | None = None,
 ) -> int:
-    """Start the coordinator; attach (tmux, on a terminal), return, or wait. The exit code:
-    0 when the team met its Definition of Done (or was left running), 1 otherwise."""
-    info = TeamInfo.read(team.layout.team_json).model_copy(update={"unconfined": unconfined})
-    info.write(team.layout.team_json)
+    """Start the coordinator; attach (tmux, on a terminal), return, or wait. `started` is
+    called once the coordinator holds the workspace (the caller's start lock can go). The
+    exit code: 0 when the team met its Definition of Done (or was left running), 1
+    otherwise, 130 when Ctrl-C stopped it."""
+    info = update_team(team.layout.team_json, unconfined=unconfined)
+    team = Team(team.layout, info)
     if unconfined:
         say(UNCONFINED_NOTICE)
-    command = coordinator_command(team.layout.workspace, workers, max_iterations, runner)
+    command = coordinator_command(
+        team.layout.workspace, workers, max_iterations, runner, max_rounds, max_seconds
+    )
     # The directory the user named: every command finds the team from it.
     here = info.repository.user_dir if info.repository else team.layout.workspace
+    launched = utc_now() - timedelta(seconds=1)
     alive: Callable[[], bool]
     if runner == "tmux":
         session = start_in_tmux(team, command, resume=resume)
-        say(f"team {team.info.id} started in tmux session {session.name}")
         server = libtmux.Server(socket_name=socket_name(team.info.id))
-        if attach and not detach and not wait:
-            os.execvp(
-                "tmux", ["tmux", "-L", socket_name(team.info.id), "attach", "-t", session.name]
-            )
-        launched = utc_now() - timedelta(seconds=1)
 
         def alive() -> bool:
             # The session outlives a crashed coordinator (remain-on-exit): ask its record.
@@ -303,24 +459,59 @@ def launch(
             if record is None or record.started_at < launched:
                 return utc_now() - launched < timedelta(seconds=60)  # still starting
             return is_running(record)
+
+        await_coordinator(team, launched, lambda: not alive())
+        started()
+        say(
+            f"team {team.info.id} started in tmux session {session.name}, on a tmux server "
+            f"of its own: watch it with {attach_hint(team.info.id, session.name)}"
+        )
+        if attach and not detach and not wait:
+            os.execvp(
+                "tmux", ["tmux", "-L", socket_name(team.info.id), "attach", "-t", session.name]
+            )
     else:
         child = start_child(team, command, detach or wait)
-        if not detach and not wait:
-            return child.wait()
 
         def alive() -> bool:
             return child.poll() is None
+
+        await_coordinator(team, launched, lambda: not alive())
+        started()
+        if not detach and not wait:
+            return _wait_for_child(team, child, say)
 
     if detach and not wait:
         watch = f"`team attach -w {here}`" if runner == "tmux" else f"`team logs -w {here} AGENT`"
         say(
             f"the team works in {team.layout.workspace}: `team status -w {here}`, "
-            f"`team inbox -w {here} --follow`, {watch}"
+            f"`team inbox -w {here} --follow`, {watch}; `team kill -w {here}` stops it"
         )
         return 0
-    info = wait_for_outcome(team, say, alive)
+    try:
+        info = wait_for_outcome(team, say, alive)
+    except KeyboardInterrupt:
+        stop_on_interrupt(team, say)
+        return 130
     if info.repository is not None:
         say(info.repository.how_to_get_it())
-    if runner == "tmux":
+    if runner == "tmux" and TeamSession.find(server, session.name) is not None:
         say(f"the panes stay readable: `team attach -w {here}`; `team kill -w {here}` closes them")
     return 0 if info.status == TeamStatus.DONE else 1
+
+
+def _wait_for_child(team: Team, child: subprocess.Popen[bytes], say: Callable[[str], None]) -> int:
+    """The coordinator in the foreground: Ctrl-C reaches it too (one process group), and it
+    stops the team at its next safe point; a second Ctrl-C ends every process at once."""
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        pass
+    say("Ctrl-C: the coordinator stops the team at its next safe point (Ctrl-C again: at once)")
+    try:
+        child.wait()
+    except KeyboardInterrupt:
+        kill_team(team.layout, team.info, 0.0, say)
+    kill_team(team.layout, team.info, 10.0, say)  # whatever outlived it
+    say("the team is stopped; `team resume` carries on from where it was")
+    return 130

@@ -78,7 +78,9 @@ class HeldLock:
         self._lock = lock
 
     def release(self) -> None:
-        self._lock.release(force=True)
+        """Idempotent: the lock may be handed over early and released again at the end."""
+        if self._lock.is_locked:
+            self._lock.release(force=True)
 
 
 def try_lock(path: Path) -> HeldLock | None:

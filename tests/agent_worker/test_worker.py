@@ -248,8 +248,11 @@ def test_an_unreachable_model_is_reported_not_crashed(team: StartTeam) -> None:
     worker = t.start_worker("builder-a", "--max-tasks", "1")
     finish_worker(worker, timeout=120)
     [report] = [m for m in t.coordinator_messages() if isinstance(m.payload, ErrorReport)]
-    assert report.payload.category == "model"
+    assert report.payload.category == "model_unreachable"
     assert "cannot reach the ollama server" in report.payload.message
+    # Not the task's fault: the failure is marked as costing no attempt.
+    [failed] = [e for e in TaskStore(t.layout).get(1).history if e.status == TaskStatus.FAILED]
+    assert failed.costs_attempt is False
 
 
 def test_a_stale_assignment_for_a_task_owned_by_another_changes_nothing(team: StartTeam) -> None:

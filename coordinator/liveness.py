@@ -1,0 +1,51 @@
+"""What `team status` says about processes that should be running and are not: a plain
+function of team.json, the agents' records and whether each process is there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from protocol import COORDINATOR, Task, TaskStatus, TeamInfo, TeamStatus
+from protocol.agents import AgentRecord
+
+FINISHED = frozenset({TeamStatus.DONE, TeamStatus.FAILED, TeamStatus.STOPPED})
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+def liveness_problems(
+    info: TeamInfo | None,
+    records: Sequence[AgentRecord],
+    tasks: Sequence[Task],
+    running: Callable[[AgentRecord], bool],
+) -> list[str]:
+    """One line for the coordinator of an unfinished team that is not running, and one for
+    each worker not running while a task it owns is still marked in progress."""
+    problems = []
+    by_name = {r.name: r for r in records}
+    unfinished = info is not None and info.status not in (TeamStatus.INITIALISED, *FINISHED)
+    coordinator = by_name.get(COORDINATOR)
+    if unfinished and (coordinator is None or not running(coordinator)):
+        if coordinator is None:
+            problems.append("the coordinator is not running: `team resume` carries on")
+        else:
+            problems.append(
+                f"the coordinator (pid {coordinator.pid}) is not running since "
+                f"{_clock(coordinator.heartbeat_at)}: `team resume` carries on"
+            )
+    for task in tasks:
+        if task.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING) or task.owner is None:
+            continue
+        record = by_name.get(task.owner)
+        if record is not None and running(record):
+            continue
+        pid = f" (pid {record.pid})" if record else ""
+        since = f" since {_clock(record.heartbeat_at)}" if record else ""
+        problems.append(
+            f"{task.owner}{pid}, which has task {task.id} ({task.status.value}), is not "
+            f"running{since}: `team resume` gives the task to a new one"
+        )
+    return problems
