@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from enum import StrEnum
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +141,20 @@ def backup_of(path: Path) -> Path:
 
 
 def update_team(path: Path, *, fallback: TeamInfo | None = None, **changes: Any) -> TeamInfo:
-    """Read team.json, apply `changes`, check and write it back, all under the team lock:
-    the read-modify-write every writer of team.json uses. A damaged or missing file is
-    rebuilt from `fallback` (the coordinator's own copy) when one is given, otherwise
-    `TeamFileError` says what is wrong."""
+    """Set fields of team.json (`modify_team` with fixed values)."""
+    return modify_team(path, lambda _info: changes, fallback=fallback)
+
+
+def modify_team(
+    path: Path,
+    change: Callable[[TeamInfo], dict[str, Any]],
+    *,
+    fallback: TeamInfo | None = None,
+) -> TeamInfo:
+    """Read team.json, compute the changes from what it holds now, check and write it back,
+    all under the team lock: the read-modify-write every writer of team.json uses, so no two
+    writers lose each other's changes. A damaged or missing file is rebuilt from `fallback`
+    (the coordinator's own copy) when one is given, otherwise `TeamFileError` says so."""
     with file_lock(team_lock(path), timeout=LOCK_TIMEOUT):
         try:
             info = TeamInfo.read(path)
@@ -151,7 +162,7 @@ def update_team(path: Path, *, fallback: TeamInfo | None = None, **changes: Any)
             if fallback is None:
                 raise
             info = fallback
-        updated = TeamInfo.model_validate({**info.model_dump(), **changes})
+        updated = TeamInfo.model_validate({**info.model_dump(), **change(info)})
         updated._write_both(path)
         return updated
 
