@@ -6,6 +6,7 @@ workspace, however many `team up`, `team resume` or `team demo` are typed at onc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -13,10 +14,10 @@ from pathlib import Path
 from coordinator.registration import SpawnFailed
 from coordinator.run import Coordinator
 from coordinator.runners import Runner, SubprocessRunner, TmuxRunner
-from protocol import Layout, NotATeamWorkspace, TeamFileError, TeamInfo
+from protocol import Layout, NotATeamWorkspace, TeamFileError, TeamInfo, TeamStatus
 from protocol.config import ConfigError, load_config
 from protocol.runlock import coordinator_lock, read_holder, take
-from protocol.team import damage_advice
+from protocol.team import damage_advice, update_team
 
 # A `team up` probing the lock holds it for an instant: wait that out, never more.
 LOCK_WAIT = 5.0
@@ -93,10 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         return coordinator.run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the second Ctrl-C: no safe point, end the workers now
+        force_stop(layout)
         return 130
     finally:
         lock.release()
+
+
+def force_stop(layout: Layout) -> None:
+    """End every worker of the team at once and say so in team.json; their tasks are freed
+    at no cost (as `team kill` does), so `team resume` builds them again."""
+    from coordinator.lifecycle import kill_team  # only on this path: keep start-up light
+
+    with contextlib.suppress(TeamFileError, OSError):
+        info = TeamInfo.read(layout.team_json)
+        kill_team(layout, info, 0.0, lambda line: print(line, flush=True))
+        update_team(
+            layout.team_json, status=TeamStatus.STOPPED, detail="stopped at once (Ctrl-C twice)"
+        )
 
 
 if __name__ == "__main__":

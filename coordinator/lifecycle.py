@@ -48,7 +48,8 @@ def kill_team(
     process table; close the tmux session. `info` is None when team.json is lost: then no
     message can be sent, and the processes are ended by signal. Returns how many processes
     had to be ended."""
-    running = [r for r in read_agents(layout) if is_running(r)]
+    # Never this process (a coordinator forcing its own team to stop).
+    running = [r for r in read_agents(layout) if is_running(r) and r.pid != os.getpid()]
     if info is not None:
         _ask_to_stop(layout, info, running, grace, say)
     pids = {r.pid for r in running} | set(team_pids(layout.workspace))
