@@ -98,6 +98,12 @@ class Layout:
         return self.root / "team.json"
 
     @property
+    def coordinator_lock(self) -> Path:
+        """Held by the running coordinator: one team per workspace (protocol/runlock.py).
+        team.json's own lock and last good copy sit beside it (protocol/team.py)."""
+        return self.root / "coordinator.lock"
+
+    @property
     def config_toml(self) -> Path:
         return self.root / "config.toml"
 

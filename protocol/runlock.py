@@ -70,4 +70,4 @@ def is_held(lock: Path) -> bool:
 
 
 def coordinator_lock(layout: Layout) -> Path:
-    return layout.root / "coordinator.lock"
+    return layout.coordinator_lock
