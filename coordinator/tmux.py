@@ -34,10 +34,11 @@ def socket_name(team_id: str) -> str:
     return f"{SOCKET_PREFIX}{team_id}"
 
 
-def attach_hint(team_id: str, session: str) -> str:
+def attach_hint(team_id: str, session: str, here: Path | str | None = None) -> str:
     """What the user can type to watch the team (it runs on its own socket, so a plain
     `tmux attach -t` does not find it)."""
-    return f"`team attach`, or `tmux -L {socket_name(team_id)} attach -t {session}`"
+    where = f" -w {here}" if here else ""
+    return f"`team attach{where}`, or `tmux -L {socket_name(team_id)} attach -t {session}`"
 
 
 def sessions_in(workspace: Path) -> list[TeamSession]:

@@ -146,7 +146,7 @@ def refuse_a_running_coordinator(layout: Layout, info: TeamInfo, here: Path) -> 
     if record is None:
         return
     session = info.tmux_session
-    watch = attach_hint(info.id, session) if session else f"`team logs -w {here} coordinator`"
+    watch = attach_hint(info.id, session, here) if session else f"`team logs -w {here} coordinator`"
     raise UpError(
         f"team {info.id} is at work in {layout.workspace} ({info.status.value}): its "
         f"coordinator (pid {record.pid}) runs since {_clock(record.started_at)}; watch it with "
@@ -464,7 +464,7 @@ def launch(
         started()
         say(
             f"team {team.info.id} started in tmux session {session.name}, on a tmux server "
-            f"of its own: watch it with {attach_hint(team.info.id, session.name)}"
+            f"of its own: watch it with {attach_hint(team.info.id, session.name, here)}"
         )
         if attach and not detach and not wait:
             os.execvp(
