@@ -41,21 +41,19 @@ from protocol import (
     TaskFileError,
     TaskStatus,
     TaskStore,
-    TeamInfo,
     TransitionConflict,
     make_message,
 )
-from protocol.agents import AgentRecord, AgentRole
+from protocol.agents import MODEL_ROLE, AgentRecord, AgentRole
 from protocol.config import load_config
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
 from protocol.reports import ExplorationReport
-from protocol.roles import Role
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
 from protocol.tasks import TaskResult
+from protocol.team import read_team_or_backup
 from protocol.workspace_files import read_text_inside
 
-MODEL_ROLE: dict[AgentRole, Role] = {"builder": "build", "explorer": "explore", "tester": "test"}
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -104,7 +102,13 @@ class Worker:
     max_idle: float | None = None
 
     def __post_init__(self) -> None:
-        self.team = TeamInfo.read(self.layout.team_json)
+        # A damaged team.json (the coordinator writes it again) must not stop a worker from
+        # starting: the id and the sandbox's settings are in its last good copy too.
+        team, error = read_team_or_backup(self.layout.team_json)
+        if team is None:
+            assert error is not None
+            raise error
+        self.team = team
         self.sandbox = Sandbox.for_team(self.layout.workspace, self.team)
         self.mailbox = Mailbox(self.layout, self.team.id)
         self.store = TaskStore(self.layout)
@@ -224,6 +228,7 @@ class Worker:
             return True
         if self.receiver is None:
             return False
+        # A task queued behind the request fails at once too, as `stopped`: no attempt lost.
         return self.receiver.peek(
             lambda message: isinstance(message, ShutdownRequestMessage)
             and not self._stale(message)

@@ -47,21 +47,21 @@ def main(argv: list[str] | None = None) -> int:
     except NotATeamWorkspace as exc:
         print(f"coordinator: {exc}", file=sys.stderr)
         return 2
-    lock = take(coordinator_lock(layout), "coordinator", timeout=LOCK_WAIT)
+    try:
+        lock = take(coordinator_lock(layout), "coordinator", timeout=LOCK_WAIT)
+    except OSError as exc:
+        return _fail(layout, f"cannot take {coordinator_lock(layout)}: {exc.strerror or exc}")
     if lock is None:
         holder = read_holder(coordinator_lock(layout))
         who = f" (pid {holder.pid})" if holder else ""
-        print(f"coordinator: another coordinator{who} runs this team already", file=sys.stderr)
-        return 2
+        return _fail(layout, f"another coordinator{who} runs this team already")
     try:
         team = TeamInfo.read(layout.team_json)
         settings = load_config(layout.config_toml).team
     except TeamFileError as exc:
-        print(f"coordinator: {damage_advice(layout.team_json, exc)}", file=sys.stderr)
-        return 2
+        return _fail(layout, damage_advice(layout.team_json, exc))
     except ConfigError as exc:
-        print(f"coordinator: {exc}", file=sys.stderr)
-        return 2
+        return _fail(layout, str(exc))
     extra = worker_limits(options.max_rounds, options.max_seconds)
     runner: Runner
     try:
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             runner = SubprocessRunner(layout, extra)
     except SpawnFailed as exc:
-        print(f"coordinator: {exc}: `team resume` starts a new session", file=sys.stderr)
-        return 2
+        return _fail(layout, f"{exc}: `team resume` starts a new session")
     coordinator = Coordinator(
         layout,
         runner,
@@ -92,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # A closing tmux session must not end the coordinator before it has written its state.
+    signal.signal(signal.SIGHUP, on_signal)
     try:
         return coordinator.run()
     except KeyboardInterrupt:  # the second Ctrl-C: no safe point, end the workers now
@@ -101,17 +102,26 @@ def main(argv: list[str] | None = None) -> int:
         lock.release()
 
 
+def _fail(layout: Layout, message: str) -> int:
+    """An error before the coordinator's pane has anything else: on stderr (the pane, which
+    may close) and in its log (`team logs coordinator`)."""
+    print(f"coordinator: {message}", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError), layout.log_file("coordinator").open("a") as log:
+        log.write(f"coordinator: {message}\n")
+    return 2
+
+
 def force_stop(layout: Layout) -> None:
     """End every worker of the team at once and say so in team.json; their tasks are freed
     at no cost (as `team kill` does), so `team resume` builds them again."""
     from coordinator.lifecycle import kill_team  # only on this path: keep start-up light
 
     with contextlib.suppress(TeamFileError, OSError):
-        info = TeamInfo.read(layout.team_json)
-        kill_team(layout, info, 0.0, lambda line: print(line, flush=True))
-        update_team(
+        info = update_team(
             layout.team_json, status=TeamStatus.STOPPED, detail="stopped at once (Ctrl-C twice)"
         )
+        # The session stays: this process's own pane is in it (and shows what happened).
+        kill_team(layout, info, 0.0, lambda line: print(line, flush=True), close_sessions=False)
 
 
 if __name__ == "__main__":

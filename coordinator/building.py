@@ -101,7 +101,7 @@ class Build:
         layout = self.store.layout
         for record in hung_workers(read_agents(layout), utc_now(), is_running):
             self.say("fail", f"{record.name} stopped heartbeating: ending it")
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(record.pid, signal.SIGKILL)
 
     def _start_workers(self, tasks: list[Task]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -481,9 +482,11 @@ def _launch(
     unconfined: bool,
     start_lock: HeldLock,
     resume: bool = False,
+    undo: Callable[[], None] = lambda: None,
 ) -> NoReturn:
     """Start the team's coordinator (`team up`, `resume`, `demo`) and exit with its outcome.
-    The start lock goes once the coordinator holds the workspace."""
+    The start lock goes once the coordinator holds the workspace; `undo` puts team.json back
+    when the coordinator could not be started."""
     try:
         code = launch(
             team,
@@ -501,6 +504,8 @@ def _launch(
             max_seconds=options.max_seconds,
         )
     except UpError as exc:
+        with contextlib.suppress(TeamFileError, OSError):
+            undo()
         raise click.ClickException(str(exc)) from None
     finally:
         start_lock.release()
@@ -708,10 +713,15 @@ def resume(c: Context, no_sandbox: bool, **given: Any) -> None:
         problems = task_problems(TaskStore(team.layout))
         if problems:
             raise UpError(problems_report(problems))
+        before = TeamInfo.read(team.layout.team_json)
         info = update_team(team.layout.team_json, status=TeamStatus.INITIALISED, detail="resuming")
     except (UpError, TeamFileError) as exc:
         start_lock.release()
         raise click.ClickException(str(exc)) from None
+
+    def undo() -> None:  # not resumed after all: team.json says where it was, not "resuming"
+        update_team(team.layout.team_json, status=before.status, detail=before.detail)
+
     _launch(
         c,
         Team(team.layout, info),
@@ -719,6 +729,7 @@ def resume(c: Context, no_sandbox: bool, **given: Any) -> None:
         unconfined=unconfined,
         start_lock=start_lock,
         resume=True,
+        undo=undo,
     )
 
 

@@ -18,6 +18,9 @@ from protocol.tasks import Task, TaskStatus
 
 S = TaskStatus
 MAX_ATTEMPTS = 3
+# Failures that cost no attempt still end somewhere: a model server that answers the health
+# check but not the calls must not make a task retry forever.
+MAX_FAILURES = 30
 STALE_HEARTBEAT = 120.0  # seconds without a heartbeat before a live process counts as hung
 ACTIVE = frozenset({S.ASSIGNED, S.RUNNING})
 FINAL = frozenset({S.DONE, S.ABANDONED})
@@ -94,11 +97,16 @@ def decide(
     for task in mine:
         if task.status != S.FAILED:
             continue
-        if attempts_used(task) < max_attempts:
-            retry.append(task.id)
-        else:
+        failures = sum(1 for e in task.history if e.status == S.FAILED)
+        if attempts_used(task) >= max_attempts:
             abandon.append(Abandon(task.id, task.status, f"gave up after {max_attempts} attempts"))
             given_up.add(task.id)
+        elif failures >= MAX_FAILURES:
+            why = f"gave up after {failures} failures (none its own: the model server, stops)"
+            abandon.append(Abandon(task.id, task.status, why))
+            given_up.add(task.id)
+        else:
+            retry.append(task.id)
     # A task whose dependency was given up can never be built: give it up too, and so on.
     waiting = [t for t in mine if t.status in (S.PENDING, S.READY)]
     grew = True
@@ -157,6 +165,13 @@ def hung_workers(
         and (now - r.heartbeat_at).total_seconds() > stale_after
         and running(r)
     ]
+
+
+def agent_role_of(name: str) -> AgentRole:
+    """The role an agent's name says (`agent_name` made it): `tester-x`, `explorer`, ..."""
+    if name == "explorer":
+        return "explorer"
+    return "tester" if name.startswith("tester-") else "builder"
 
 
 def agent_role(task: Task) -> AgentRole:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from protocol.environment import is_secret_path
-from protocol.team import RepositoryMode, TeamFileError, TeamInfo, TeamRepository
+from protocol.team import RepositoryMode, TeamRepository, read_team_or_backup
 
 # The team's own ignores, kept in .git/info/exclude (never in a .gitignore).
 OWN_EXCLUDES = (".agents/", ".venv/", "venv/", "__pycache__/", "node_modules/")
@@ -224,11 +224,11 @@ def team_worktrees(facts: RepoFacts) -> list[Path]:
     found = []
     for worktree in root.iterdir():
         workspace = worktree / facts.relative if facts.relative else worktree
-        try:
-            created = TeamInfo.read(workspace / ".agents" / "team.json").created_at.timestamp()
-        except TeamFileError:
+        # A damaged team.json must not hide a team that may be running: its last good copy.
+        info, _ = read_team_or_backup(workspace / ".agents" / "team.json")
+        if info is None:
             continue
-        found.append((created, workspace))
+        found.append((info.created_at.timestamp(), workspace))
     return [workspace for _, workspace in sorted(found)]
 
 

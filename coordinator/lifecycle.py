@@ -35,19 +35,26 @@ from protocol import (
     make_message,
 )
 from protocol.agents import AgentRecord, is_running, pid_alive, read_agents
-from protocol.team import update_team
+from protocol.locks import LockTimeout
+from protocol.team import modify_team
 
 S = TaskStatus
 
 
 def kill_team(
-    layout: Layout, info: TeamInfo | None, grace: float, say: Callable[[str], None]
+    layout: Layout,
+    info: TeamInfo | None,
+    grace: float,
+    say: Callable[[str], None],
+    *,
+    close_sessions: bool = True,
 ) -> int:
     """Ask every running agent (the coordinator first) to stop; after `grace` seconds, end
     every process of the team still there, found from the agents' records and from the
     process table; close the tmux session. `info` is None when team.json is lost: then no
     message can be sent, and the processes are ended by signal. Returns how many processes
-    had to be ended."""
+    had to be ended. `close_sessions=False` for a coordinator stopping its own team: its pane
+    is in that session."""
     # Never this process (a coordinator forcing its own team to stop).
     running = [r for r in read_agents(layout) if is_running(r) and r.pid != os.getpid()]
     if info is not None:
@@ -55,8 +62,7 @@ def kill_team(
     pids = {r.pid for r in running} | set(team_pids(layout.workspace))
     if info is None:
         for pid in sorted(pids):  # SIGTERM is the agents' "stop at a safe point"
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+            _signal(pid, signal.SIGTERM)
         if pids:
             say(f"team.json is unreadable: asked {len(pids)} processes to stop by signal")
     deadline = time.monotonic() + grace
@@ -67,20 +73,30 @@ def kill_team(
     for pid in sorted(pids | set(team_pids(layout.workspace))):
         if pid_alive(pid):
             say(f"{names.get(pid, f'pid {pid}')} did not stop within {grace:g}s: ending it")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
             ended += 1
-    _close_sessions(layout, info, say)
     _stop_demo_model(layout)
-    _release_tasks(layout, say)
-    if info is not None:
-        with contextlib.suppress(TeamFileError):
-            current = TeamInfo.read(layout.team_json)
-            if current.status not in (TeamStatus.DONE, TeamStatus.FAILED):
-                update_team(
-                    layout.team_json, status=TeamStatus.STOPPED, detail="stopped by team kill"
-                )
+    try:  # the state first: closing the session may end the process that runs this
+        _release_tasks(layout, say)
+        if info is not None:
+            modify_team(layout.team_json, _stopped_unless_finished)
+    except (TeamFileError, LockTimeout, OSError) as exc:
+        say(f"the team's state was not updated: {exc}")
+    if close_sessions:
+        _close_sessions(layout, info, say)
     return ended
+
+
+def _stopped_unless_finished(info: TeamInfo) -> dict[str, object]:
+    if info.status in (TeamStatus.DONE, TeamStatus.FAILED):
+        return {}
+    return {"status": TeamStatus.STOPPED, "detail": "stopped by team kill"}
+
+
+def _signal(pid: int, signum: int) -> None:
+    # Gone meanwhile, or (not as root) a process of another user: not ours to end.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
 
 
 def _ask_to_stop(

@@ -29,7 +29,8 @@ class Pane:
             line = Text(stamp, style="dim")
             line.append(f"{kind:<6} ", style=STYLES.get(kind, "white"))
             line.append(text)
-            self.console.print(line)
+            with contextlib.suppress(OSError):  # a closed pane must not stop the coordinator
+                self.console.print(line)
         # The pane may close; `team logs coordinator` reads this.
         with contextlib.suppress(OSError), self.log.open("a") as log:
             log.write(f"{stamp}{kind:<6} {text}\n")

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from coordinator import git, rollback, snapshots
 from coordinator.building import Build
+from coordinator.decisions import agent_role_of
 from coordinator.memory import IterationRecord, Memory
 from coordinator.outcomes import TeamFailed, TeamStopped
 from coordinator.pane import Pane
@@ -56,7 +57,7 @@ from protocol import (
     atomic_write_json,
     make_message,
 )
-from protocol.agents import AgentRecord, AgentState, is_running, read_agents
+from protocol.agents import MODEL_ROLE, AgentRecord, AgentState, is_running, read_agents
 from protocol.config import TeamSettings, load_config
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.messages import utc_now
@@ -68,6 +69,7 @@ from protocol.team import TeamFileError, update_team
 
 S = TaskStatus
 HEARTBEAT_SECONDS = 2.0
+WORKER_GRACE = 30.0  # seconds the workers get to stop at a safe point when the team ends
 
 
 @dataclass
@@ -93,6 +95,8 @@ class Coordinator:
         self.say = self.pane.say
         self.stop_reason: str | None = None
         self.model_down: str | None = None
+        self.model_down_role: Role = "build"  # whose server to wait for
+        self.stop_grace = WORKER_GRACE  # how long the workers get to stop at the end
         self.started_at: datetime = utc_now()
         self._exiting = threading.Event()
         self.build = Build(
@@ -287,14 +291,20 @@ class Coordinator:
         )
 
     def _explore(self) -> ExplorationReport | None:
+        """The explorer's report: from the explore task already there (a resumed team),
+        built if it is not finished, else from a new one."""
         self._set(TeamStatus.EXPLORING)
-        explore = Task(
-            id=self.store.next_id(),
-            title="explore the workspace",
-            role="explorer",
-            module="explore",
-        )
-        self.store.add([explore])
+        earlier = [t for t in self.store.all() if t.module == "explore"]
+        if earlier and earlier[-1].status != S.ABANDONED:
+            explore = earlier[-1]
+        else:
+            explore = Task(
+                id=self.store.next_id(),
+                title="explore the workspace",
+                role="explorer",
+                module="explore",
+            )
+            self.store.add([explore])
         self.build.run({explore.id})
         task = self.store.get(explore.id)
         return task.result.report if task.status == S.DONE and task.result else None
@@ -310,6 +320,7 @@ class Coordinator:
             self.say("fail", f"{message.sender}: {payload.category.value}: {payload.message}")
             if payload.category == ErrorCategory.UNREACHABLE:
                 self.model_down = payload.message
+                self.model_down_role = MODEL_ROLE[agent_role_of(message.sender)]
         elif isinstance(payload, ProgressUpdate):
             self.say("info", f"{message.sender}: task {payload.task_id} {payload.phase}")
         elif isinstance(payload, ShutdownRequest):
@@ -317,6 +328,8 @@ class Coordinator:
                 self.say("info", f"ignored an old shutdown request: {payload.reason}")
                 return
             self.say("info", f"shutdown requested by {message.sender}: {payload.reason}")
+            # Done waiting for the workers before whoever asked ends this process.
+            self.stop_grace = min(self.stop_grace, payload.grace_seconds * 0.8)
             self.request_stop(payload.reason)
 
     def _checkpoint(self) -> None:
@@ -333,7 +346,7 @@ class Coordinator:
         reason = self.model_down or "the model server is unreachable"
         self._set(self.team.status, f"waiting for the model server: {reason}")
         self.say("fail", f"waiting for the model server: {reason}")
-        with ModelClient(self.config, "build") as client:
+        with ModelClient(self.config, self.model_down_role) as client:
             while True:
                 self.receiver.process_pending()
                 if self.stop_reason:
@@ -341,7 +354,9 @@ class Coordinator:
                 try:
                     client.available_models()
                     break
-                except (ModelError, NotImplementedError):
+                except NotImplementedError:  # a server that cannot be asked: try the work
+                    break
+                except ModelError:
                     self.receiver.serve(max_idle=2.0)
         self.model_down = None
         self._set(self.team.status, "the model server is back")
@@ -357,6 +372,7 @@ class Coordinator:
                     return parsed
             except ServerUnreachable as exc:
                 self.model_down = str(exc)
+                self.model_down_role = role
                 self._wait_for_model()
 
     # --- after verification ------------------------------------------------------------------
@@ -418,12 +434,12 @@ class Coordinator:
         }
         for name in sorted(names):
             if self.runner.alive(name):
-                request = ShutdownRequest(reason="the team is done", grace_seconds=30)
+                request = ShutdownRequest(reason="the team is done", grace_seconds=self.stop_grace)
                 with contextlib.suppress(UnknownRecipient):
                     self.mailbox.send(
                         make_message(request, team=self.team.id, sender=COORDINATOR, recipient=name)
                     )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.stop_grace
         while time.monotonic() < deadline and any(self.runner.alive(n) for n in names):
             time.sleep(0.1)
         self.runner.stop_all()

@@ -7,10 +7,11 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from libtmux.exc import LibTmuxException
 
 from coordinator import git
 from coordinator.lifecycle import archive_finished_run, kill_team, recreate_inboxes
+from coordinator.processes import team_pids
 from coordinator.runners import pane_environment, team_environment
 from coordinator.tmux import TeamSession, attach_hint, socket_name
 from coordinator.workspace import Team, enclosing_team, init_workspace, open_team
@@ -28,7 +30,14 @@ from protocol.locks import HeldLock
 from protocol.messages import utc_now
 from protocol.runlock import coordinator_lock, is_held, read_holder, take
 from protocol.sandbox import NO_SANDBOX_HINT, UNCONFINED_NOTICE, probe_sandbox
-from protocol.team import RepositoryMode, TeamRepository, damage_advice, new_team_id, update_team
+from protocol.team import (
+    RepositoryMode,
+    TeamRepository,
+    damage_advice,
+    new_team_id,
+    read_team_or_backup,
+    update_team,
+)
 
 FINISHED = {TeamStatus.DONE, TeamStatus.FAILED, TeamStatus.STOPPED}
 
@@ -92,7 +101,10 @@ def take_start_lock(directory: Path, what: str) -> HeldLock:
     decided on: `.agents/` of a team in place, the git directory for a worktree team."""
     _refuse_inside_a_team(directory)
     path = start_lock_path(directory)
-    held = take(path, what)
+    try:
+        held = take(path, what)
+    except OSError as exc:  # a read-only workspace, a lock file that is not ours
+        raise UpError(cannot_write(directory, exc)) from None
     if held is None:
         holder = read_holder(path)
         who = f"`{holder.what}` (pid {holder.pid}, since {_clock(holder.since)})" if holder else ""
@@ -215,6 +227,12 @@ def _refuse_a_running_team(team: Team, here: Path) -> None:
             f"({info.status.value}; its coordinator is not running): carry on with "
             f"`team resume -w {here}`, or `team kill -w {here}` and then `team up` anew"
         )
+    left = team_pids(team.layout.workspace)
+    if left:  # workers an earlier coordinator started, still at work on the old run
+        raise UpError(
+            f"processes of the last run of team {info.id} still run in {team.layout.workspace} "
+            f"(pids {', '.join(map(str, left))}): stop them with `team kill -w {here}` first"
+        )
     if info.tmux_session:  # the last run's panes: close them
         close_session(info.id, info.tmux_session)
 
@@ -246,6 +264,11 @@ def _prepare_in_place(workspace: Path, task: str) -> Team:
 
 def _prepare_worktree(facts: git.RepoFacts, task: str) -> Team:
     earlier = git.team_worktrees(facts)
+    for workspace in earlier:  # any team still at work for this directory, damaged or not
+        layout = Layout.of(workspace)
+        info, _ = read_team_or_backup(layout.team_json)
+        if info is not None:
+            refuse_a_running_coordinator(layout, info, facts.directory)
     if earlier:
         # A damaged earlier team is no reason to refuse a new one.
         with contextlib.suppress(TeamFileError):
@@ -308,9 +331,12 @@ def close_session(team_id: str, name: str) -> None:
         session.kill()
 
 
-def start_in_tmux(team: Team, command: list[str], *, resume: bool = False) -> TeamSession:
+def start_in_tmux(
+    team: Team, command: list[str], *, resume: bool = False
+) -> tuple[TeamSession, str]:
     """A new session with the coordinator in pane 0; on resume, a new coordinator pane in the
-    session that is still there (its workers go on in their panes)."""
+    session that is still there (its workers go on in their panes). Returns the session and
+    the coordinator's pane id."""
     if shutil.which("tmux") is None:
         raise UpError("tmux is not installed: install it, or use --runner subprocess")
     server = libtmux.Server(socket_name=socket_name(team.info.id))
@@ -323,9 +349,10 @@ def start_in_tmux(team: Team, command: list[str], *, resume: bool = False) -> Te
             existing = None
         update_team(team.layout.team_json, tmux_session=name)
         if existing is not None:
-            existing.spawn("coordinator", command, team.layout.workspace, env)
-            return existing
-        return TeamSession.create(server, name, team.layout.workspace, command, environment=env)
+            pane = existing.spawn("coordinator", command, team.layout.workspace, env)
+            return existing, pane.pane_id
+        session = TeamSession.create(server, name, team.layout.workspace, command, environment=env)
+        return session, str(session.window.panes[0].pane_id)
     except LibTmuxException as exc:
         raise UpError(
             f"tmux could not start the team's session {name}: {exc}; "
@@ -372,14 +399,13 @@ def wait_for_outcome(team: Team, say: Callable[[str], None], alive: Callable[[],
 
 
 def _read_for_waiting(team: Team) -> TeamInfo:
-    try:
-        return TeamInfo.read(team.layout.team_json)
-    except TeamFileError as exc:  # the coordinator writes it again at its next change
-        time.sleep(0.5)
-        try:
-            return TeamInfo.read(team.layout.team_json)
-        except TeamFileError:
-            raise UpError(damage_advice(team.layout.team_json, exc)) from None
+    """team.json, or while it is damaged its last good copy: the coordinator writes it again
+    at its next change, so waiting goes on."""
+    info, error = read_team_or_backup(team.layout.team_json)
+    if info is None:
+        assert error is not None
+        raise UpError(damage_advice(team.layout.team_json, error))
+    return info
 
 
 def stop_on_interrupt(team: Team, say: Callable[[str], None]) -> None:
@@ -390,12 +416,27 @@ def stop_on_interrupt(team: Team, say: Callable[[str], None]) -> None:
         kill_team(team.layout, team.info, 30.0, say)
     except KeyboardInterrupt:
         say("Ctrl-C again: ending the team's processes now")
-        kill_team(team.layout, team.info, 0.0, say)
+        with _interrupts_ignored():
+            kill_team(team.layout, team.info, 0.0, say)
     say("the team is stopped; `team resume` carries on from where it was")
 
 
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """While the last clean-up runs: a third Ctrl-C must not leave it half done."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def await_coordinator(
-    team: Team, since: datetime, died: Callable[[], bool], timeout: float = 60.0
+    team: Team,
+    since: datetime,
+    died: Callable[[], bool],
+    timeout: float = 60.0,
+    output: Callable[[], str] = lambda: "",
 ) -> None:
     """Until the coordinator just started holds the workspace (it registers right after it
     took the lock); `UpError` with where to look if it stopped first."""
@@ -408,9 +449,11 @@ def await_coordinator(
             record = read_agent(team.layout, COORDINATOR)
             if record is not None and record.started_at >= since:
                 return  # it ran, and is already done
+            last = output().strip()
             raise UpError(
-                "the coordinator stopped as it started: see `team logs coordinator` and "
-                f"{team.layout.logs_dir}"
+                "the coordinator stopped as it started"
+                + (f":\n{last}\n" if last else ": ")
+                + f"see `team logs coordinator` and {team.layout.logs_dir}"
             )
         time.sleep(0.05)
     raise UpError(f"the coordinator did not start within {timeout:g}s: see `team logs coordinator`")
@@ -448,49 +491,55 @@ def launch(
     launched = utc_now() - timedelta(seconds=1)
     alive: Callable[[], bool]
     if runner == "tmux":
-        session = start_in_tmux(team, command, resume=resume)
+        session, pane_id = start_in_tmux(team, command, resume=resume)
         server = libtmux.Server(socket_name=socket_name(team.info.id))
 
         def alive() -> bool:
-            # The session outlives a crashed coordinator (remain-on-exit): ask its record.
-            if TeamSession.find(server, session.name) is None:
+            # The pane stays after its process ended (remain-on-exit): ask the pane, then the
+            # coordinator's record.
+            if TeamSession.find(server, session.name) is None or session.pane_dead(pane_id):
                 return False
             record = read_agent(team.layout, COORDINATOR)
             if record is None or record.started_at < launched:
-                return utc_now() - launched < timedelta(seconds=60)  # still starting
+                return True  # still starting
             return is_running(record)
 
-        await_coordinator(team, launched, lambda: not alive())
-        started()
-        say(
-            f"team {team.info.id} started in tmux session {session.name}, on a tmux server "
-            f"of its own: watch it with {attach_hint(team.info.id, session.name, here)}"
-        )
-        if attach and not detach and not wait:
-            os.execvp(
-                "tmux", ["tmux", "-L", socket_name(team.info.id), "attach", "-t", session.name]
-            )
+        def output() -> str:
+            return session.last_lines(pane_id)
     else:
         child = start_child(team, command, detach or wait)
 
         def alive() -> bool:
             return child.poll() is None
 
-        await_coordinator(team, launched, lambda: not alive())
-        started()
-        if not detach and not wait:
-            return _wait_for_child(team, child, say)
+        def output() -> str:
+            return ""
 
-    if detach and not wait:
-        watch = f"`team attach -w {here}`" if runner == "tmux" else f"`team logs -w {here} AGENT`"
-        say(
-            f"the team works in {team.layout.workspace}: `team status -w {here}`, "
-            f"`team inbox -w {here} --follow`, {watch}; `team kill -w {here}` stops it"
-        )
-        return 0
     try:
+        await_coordinator(team, launched, lambda: not alive(), output=output)
+        started()
+        if runner == "tmux":
+            say(
+                f"team {team.info.id} started in tmux session {session.name}, on a tmux server "
+                f"of its own: watch it with {attach_hint(team.info.id, session.name, here)}"
+            )
+            if attach and not detach and not wait:
+                os.execvp(
+                    "tmux", ["tmux", "-L", socket_name(team.info.id), "attach", "-t", session.name]
+                )
+        elif not detach and not wait:
+            return _wait_for_child(team, child, say)
+        if detach and not wait:
+            watch = (
+                f"`team attach -w {here}`" if runner == "tmux" else f"`team logs -w {here} AGENT`"
+            )
+            say(
+                f"the team works in {team.layout.workspace}: `team status -w {here}`, "
+                f"`team inbox -w {here} --follow`, {watch}; `team kill -w {here}` stops it"
+            )
+            return 0
         info = wait_for_outcome(team, say, alive)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the coordinator is started: Ctrl-C stops the team, not us
         stop_on_interrupt(team, say)
         return 130
     if info.repository is not None:
@@ -511,7 +560,9 @@ def _wait_for_child(team: Team, child: subprocess.Popen[bytes], say: Callable[[s
     try:
         child.wait()
     except KeyboardInterrupt:
-        kill_team(team.layout, team.info, 0.0, say)
-    kill_team(team.layout, team.info, 10.0, say)  # whatever outlived it
+        with _interrupts_ignored():
+            kill_team(team.layout, team.info, 0.0, say)
+    with _interrupts_ignored():
+        kill_team(team.layout, team.info, 10.0, say)  # whatever outlived it
     say("the team is stopped; `team resume` carries on from where it was")
     return 130

@@ -8,7 +8,10 @@ import graphlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol import Task, TaskFileError, TaskStatus, TaskStore
+from pydantic import ValidationError
+
+from protocol import Layout, Task, TaskFileError, TaskStatus, TaskStore
+from protocol.plan import Plan
 
 S = TaskStatus
 
@@ -43,6 +46,7 @@ def dag_problems(tasks: list[Task], file_of: dict[int, Path]) -> list[TaskProble
     """Each way the readable tasks cannot be built: a dependency on a missing task or on
     itself, a cycle, a task in progress with no owner (nobody would ever finish it)."""
     ids = {t.id for t in tasks}
+    by_id = {t.id: t for t in tasks}
     problems = []
     for task in tasks:
         where = file_of[task.id]
@@ -56,6 +60,18 @@ def dag_problems(tasks: list[Task], file_of: dict[int, Path]) -> list[TaskProble
                     where,
                     f"depends on task {missing}, which does not exist",
                     f"remove {missing} from its depends_on, or add the task it meant",
+                )
+            )
+        unfinished = [
+            d for d in task.depends_on if d in by_id and d != task.id and by_id[d].status != S.DONE
+        ]
+        if task.status in (S.READY, S.ASSIGNED, S.RUNNING) and unfinished:
+            problems.append(
+                TaskProblem(
+                    where,
+                    f"is {task.status.value} but depends on task "
+                    f"{', '.join(map(str, unfinished))}, which is not done",
+                    'set its "status" to "pending" (it then waits for its dependencies)',
                 )
             )
         if task.status in (S.ASSIGNED, S.RUNNING) and task.owner is None:
@@ -82,10 +98,27 @@ def dag_problems(tasks: list[Task], file_of: dict[int, Path]) -> list[TaskProble
     return problems
 
 
+def plan_problems(layout: Layout) -> list[TaskProblem]:
+    """plan.json, when there is one, must be a plan: the coordinator builds from it."""
+    path = layout.plan_json
+    try:
+        Plan.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        fix = (
+            "repair it, or move it away (with the tasks directory) so that the team plans "
+            "anew: `team up` again in a finished workspace does that for you"
+        )
+        return [TaskProblem(path, f"is not a valid plan: {detail}", fix)]
+    return []
+
+
 def task_problems(store: TaskStore) -> list[TaskProblem]:
     tasks, problems = read_tasks(store)
     file_of = {t.id: store.layout.task_file(t.id) for t in tasks}
-    return problems + dag_problems(tasks, file_of)
+    return plan_problems(store.layout) + problems + dag_problems(tasks, file_of)
 
 
 def report(problems: list[TaskProblem]) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -11,9 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from protocol.atomic import atomic_write_json
 from protocol.layout import Layout
 from protocol.messages import AgentName, utc_now
+from protocol.roles import Role
 
 AgentState = Literal["starting", "idle", "working", "stopping", "stopped", "crashed"]
 AgentRole = Literal["builder", "explorer", "tester", "coordinator"]
+# Which model each kind of agent asks (protocol/config.py routes each role to a server).
+MODEL_ROLE: dict[AgentRole, Role] = {
+    "builder": "build",
+    "explorer": "explore",
+    "tester": "test",
+    "coordinator": "plan",
+}
 
 
 class AgentRecord(BaseModel):
@@ -64,8 +73,32 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_started_at(pid: int) -> datetime | None:
+    """When process `pid` started (Linux /proc), or None when that cannot be known."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    # Field 22 (after the command name, which may hold spaces, in parentheses): start time
+    # in clock ticks since boot.
+    ticks = int(stat.rpartition(")")[2].split()[19])
+    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+
+
+# The record is written after its process starts; boot time is whole seconds in /proc.
+_START_SLACK = timedelta(seconds=2)
+
+
 def is_running(record: AgentRecord | None) -> bool:
-    """Whether the agent's process is there (it may be slow: that is not dead)."""
-    return (
-        record is not None and record.state not in ("stopped", "crashed") and pid_alive(record.pid)
-    )
+    """Whether the agent's process is there (it may be slow: that is not dead). A pid reused
+    by a process that started after the record was made (the agent died, the machine
+    rebooted) is not the agent: it is never trusted, and never signalled."""
+    if record is None or record.state in ("stopped", "crashed") or not pid_alive(record.pid):
+        return False
+    started = process_started_at(record.pid)
+    return started is None or started <= record.started_at + _START_SLACK

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

@@ -201,3 +201,11 @@ def test_random_builds_keep_the_invariants_and_always_end(seed: int) -> None:
             return
         apply(tasks, step, rng, agents)
     pytest.fail(f"seed {seed}: the build neither finished nor stalled in 500 steps")
+
+
+def test_failures_that_cost_nothing_still_end_after_many() -> None:
+    from coordinator.decisions import MAX_FAILURES
+
+    unlucky = task(1, S.FAILED, history=[failed_event(costs=False)] * MAX_FAILURES)
+    [abandon] = decide([unlucky], {1}, everyone_alive, workers=1).abandon
+    assert f"{MAX_FAILURES} failures" in abandon.why

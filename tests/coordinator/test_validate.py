@@ -58,3 +58,14 @@ def test_unreadable_files_and_stuck_statuses_are_each_reported(team_dir: TeamDir
     assert "0004.json holds task 5" in text or "0004.json: holds task 5" in text
     assert "0005.json: cannot be read" in text
     assert text.count("fix:") == 4
+
+
+def test_a_damaged_plan_and_a_ready_task_with_unfinished_dependencies_are_reported(
+    team_dir: TeamDir,
+) -> None:
+    store = TaskStore(team_dir.layout)
+    write(store, [Task(id=1, title="a"), Task(id=2, title="b", depends_on=[1], status="ready")])
+    team_dir.layout.plan_json.write_text('{"modules": "no"')
+    text = report(task_problems(store))
+    assert "plan.json: is not a valid plan" in text
+    assert "0002.json: is ready but depends on task 1, which is not done" in text
