@@ -7,10 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coordinator.decisions import Step, agent_name, agent_role, decide, hung_workers
+from coordinator.decisions import HeartbeatWatch, Step, agent_name, agent_role, decide
 from coordinator.outcomes import BuildStalled, TicksExhausted
 from coordinator.runners import Runner
 from protocol import (
@@ -24,7 +25,6 @@ from protocol import (
     make_message,
 )
 from protocol.agents import AgentRole, is_running, read_agents
-from protocol.messages import utc_now
 
 S = TaskStatus
 
@@ -44,6 +44,7 @@ class Build:
     tick: float = 0.3
     max_ticks: int | None = None  # a bound for tests: `TicksExhausted` after that many looks
     spawned: dict[str, AgentRole] = field(default_factory=dict)
+    heartbeats: HeartbeatWatch = field(default_factory=HeartbeatWatch)
 
     def run(self, scope: set[int]) -> None:
         ticks = 0
@@ -99,7 +100,7 @@ class Build:
 
     def _end_hung_workers(self) -> None:
         layout = self.store.layout
-        for record in hung_workers(read_agents(layout), utc_now(), is_running):
+        for record in self.heartbeats.hung(read_agents(layout), time.monotonic(), is_running):
             self.say("fail", f"{record.name} stopped heartbeating: ending it")
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(record.pid, signal.SIGKILL)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from protocol.agents import AgentRecord, AgentRole
@@ -150,21 +150,32 @@ def stalled_reason(mine: Sequence[Task], by_id: dict[int, Task]) -> str | None:
     return "no task can start, and none is running: " + "; ".join(lines)
 
 
-def hung_workers(
-    records: Iterable[AgentRecord],
-    now: datetime,
-    running: Callable[[AgentRecord], bool],
-    stale_after: float = STALE_HEARTBEAT,
-) -> list[AgentRecord]:
-    """The workers whose process is there but whose heartbeat (a thread of its own, every
-    2 s) stopped: hung, to be ended."""
-    return [
-        r
-        for r in records
-        if r.role != "coordinator"
-        and (now - r.heartbeat_at).total_seconds() > stale_after
-        and running(r)
-    ]
+@dataclass
+class HeartbeatWatch:
+    """Which workers are hung: the process is there but its heartbeat (a thread of its own,
+    every 2 s) has not changed for `stale_after` seconds of the coordinator's own monotonic
+    clock. Not judged by the wall clock: after a laptop's suspend every heartbeat looks old,
+    and no worker must die of that."""
+
+    stale_after: float = STALE_HEARTBEAT
+    _seen: dict[str, tuple[datetime, float]] = field(default_factory=dict)
+
+    def hung(
+        self, records: Iterable[AgentRecord], now: float, running: Callable[[AgentRecord], bool]
+    ) -> list[AgentRecord]:
+        found = []
+        for record in records:
+            if record.role == "coordinator" or not running(record):
+                self._seen.pop(record.name, None)
+                continue
+            beat, since = self._seen.get(record.name, (None, now))
+            if beat != record.heartbeat_at:  # it moved: watch it from now
+                self._seen[record.name] = (record.heartbeat_at, now)
+                continue
+            if now - since > self.stale_after:
+                found.append(record)
+                self._seen.pop(record.name, None)  # judged once; a new process starts anew
+        return found
 
 
 def agent_role_of(name: str) -> AgentRole:

@@ -11,10 +11,10 @@ import pytest
 
 from coordinator.decisions import (
     MAX_ATTEMPTS,
+    HeartbeatWatch,
     Step,
     attempts_used,
     decide,
-    hung_workers,
 )
 from protocol import Task, TaskStatus
 from protocol.agents import AgentRecord
@@ -111,15 +111,17 @@ def test_everything_done_or_given_up_is_finished() -> None:
 
 
 def test_a_worker_whose_heartbeat_stopped_is_hung_and_the_coordinator_never_is() -> None:
-    old = utc_now() - timedelta(seconds=500)
-    records = [
-        AgentRecord(name="builder-a", role="builder", pid=1, heartbeat_at=old),
-        AgentRecord(name="builder-b", role="builder", pid=2),
-        AgentRecord(name="coordinator", role="coordinator", pid=3, heartbeat_at=old),
-    ]
-    hung = hung_workers(records, utc_now(), lambda r: True)
-    assert [r.name for r in hung] == ["builder-a"]
-    assert hung_workers(records, utc_now(), lambda r: False) == []
+    beat = utc_now() - timedelta(seconds=500)  # old by the wall clock: that alone is no sign
+    stuck = AgentRecord(name="builder-a", role="builder", pid=1, heartbeat_at=beat)
+    boss = AgentRecord(name="coordinator", role="coordinator", pid=3, heartbeat_at=beat)
+    watch = HeartbeatWatch(stale_after=120)
+    assert watch.hung([stuck, boss], 0.0, lambda r: True) == []  # first seen now
+    assert watch.hung([stuck, boss], 100.0, lambda r: True) == []
+    moving = stuck.model_copy(update={"heartbeat_at": utc_now()})
+    assert watch.hung([moving], 110.0, lambda r: True) == []  # it beat: watched from 110
+    assert watch.hung([moving], 200.0, lambda r: True) == []
+    assert [r.name for r in watch.hung([moving, boss], 231.0, lambda r: True)] == ["builder-a"]
+    assert watch.hung([moving], 400.0, lambda r: False) == []  # gone is dead, not hung
 
 
 # --- property-style runs -------------------------------------------------------------------
