@@ -64,13 +64,19 @@ def read_agents(layout: Layout) -> list[AgentRecord]:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended: a zombie (ended, not yet reaped by its
+    parent, as a killed pane's process is for a while under tmux) is not alive."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to ask: it exists
+    return state not in ("Z", "X")
 
 
 def process_started_at(pid: int) -> datetime | None:

@@ -34,3 +34,16 @@ def test_a_pid_reused_since_the_record_was_written_is_not_the_agent(team_dir: Te
         assert bystander.poll() is None, f"team kill ended a process not the team's: {said}"
     finally:
         kill9(bystander)  # type: ignore[arg-type]
+
+
+def test_a_zombie_is_not_alive() -> None:
+    from protocol.agents import pid_alive
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        assert pid_alive(child.pid)
+        child.kill()
+        time.sleep(0.2)  # ended, and not reaped yet: a zombie, as a killed pane's process
+        assert not pid_alive(child.pid)
+    finally:
+        child.wait()
