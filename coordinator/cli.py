@@ -65,7 +65,7 @@ from protocol.config import ConfigError, TeamSettings, load_config
 from protocol.display import inert
 from protocol.locks import HeldLock
 from protocol.messages import is_agent_name
-from protocol.team import damage_advice, read_team_or_backup, update_team
+from protocol.team import backup_of, damage_advice, read_team_or_backup, update_team
 from protocol.wire import MAX_MESSAGE_BYTES, load_json_object
 
 
@@ -83,13 +83,17 @@ class Context:
 
     def team(self) -> Team:
         workspace = team_workspace(self.workspace)
+        team_json = Layout.of(workspace).team_json
         try:
             return open_team(workspace)
         except NotATeamWorkspace as exc:
-            raise click.ClickException(str(exc)) from None
+            if not backup_of(team_json).is_file():
+                raise click.ClickException(str(exc)) from None
+            # team.json deleted: its last good copy, not a new team (`team init`), carries on.
+            lost = TeamFileError(f"{team_json} does not exist", missing=True)
+            raise click.ClickException(damage_advice(team_json, lost)) from None
         except TeamFileError as exc:
-            advice = damage_advice(Layout.of(workspace).team_json, exc)
-            raise click.ClickException(advice) from None
+            raise click.ClickException(damage_advice(team_json, exc)) from None
 
     def damaged_team(self) -> tuple[Layout, TeamInfo | None, str | None]:
         """For the commands that must work when team.json is damaged (`status`, `kill`):

@@ -333,13 +333,22 @@ class Coordinator:
             self.request_stop(payload.reason)
 
     def _checkpoint(self) -> None:
-        """Between two looks at the tasks: handle the inbox, stop if asked, and hold while
-        the model server is down."""
+        """Between two looks at the tasks: handle the inbox, stop if asked, put back a
+        deleted or damaged team.json, and hold while the model server is down."""
         self.receiver.process_pending()
         if self.stop_reason:
             raise TeamStopped(self.stop_reason)
+        self._keep_team_file()
         if self.model_down:
             self._wait_for_model()
+
+    def _keep_team_file(self) -> None:
+        """A worker reads team.json as it starts, and one started while the file is gone dies
+        at start (which fails the team): write it again before the next look can start one."""
+        try:
+            TeamInfo.read(self.layout.team_json)
+        except TeamFileError:
+            self._update()
 
     def _wait_for_model(self) -> None:
         """Hold dispatch until the model server answers again, saying so in `team status`."""

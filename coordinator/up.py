@@ -544,7 +544,9 @@ def launch(
         return 130
     if info.repository is not None:
         say(info.repository.how_to_get_it())
-    if runner == "tmux" and TeamSession.find(server, session.name) is not None:
+    # A stopped team's panes are being closed by whoever stopped it (`team kill`).
+    stopped = info.status == TeamStatus.STOPPED
+    if runner == "tmux" and not stopped and TeamSession.find(server, session.name) is not None:
         say(f"the panes stay readable: `team attach -w {here}`; `team kill -w {here}` closes them")
     return 0 if info.status == TeamStatus.DONE else 1
 
