@@ -6,8 +6,10 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,3 +68,53 @@ def git(cwd: Path, *args: str) -> str:
         check=True,
     )
     return done.stdout.strip()
+
+
+TEAM_MODULES = ("coordinator", "agent_worker")
+
+
+def team_processes(workspace: Path) -> dict[int, str]:
+    """The live coordinator and worker processes working in `workspace` (pid: module), read
+    from /proc on their own, apart from what `team kill` uses to find them."""
+    found = {}
+    wanted = str(workspace.resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # gone meanwhile
+            continue
+        # A zombie's command line is empty: it runs nothing any more.
+        if "-m" in argv[:-1] and "--workspace" in argv[:-1]:
+            module = argv[argv.index("-m") + 1]
+            given = argv[argv.index("--workspace") + 1]
+            if module in TEAM_MODULES and str(Path(given).resolve()) == wanted:
+                found[int(entry.name)] = module
+    return found
+
+
+class Output:
+    """Everything a process prints (stdout, stderr folded into it), collected by a thread so
+    that a test can wait for a line while the process runs."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._lines)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code, once the process ended and everything it printed is read."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
