@@ -10,6 +10,7 @@ from agent_worker.loop import Limits
 from agent_worker.worker import Worker
 from protocol import Layout, NotATeamWorkspace, TeamFileError
 from protocol.config import ConfigError, load_config
+from protocol.team import backup_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-idle", type=float, help="exit after this many idle seconds")
     options = parser.parse_args(argv)
     try:
-        layout = Layout.of(options.workspace).require()
+        layout = Layout.of(options.workspace)
+        if not layout.exists() and not backup_of(layout.team_json).is_file():
+            # A deleted team.json with its last good copy there is not "no team": the
+            # coordinator writes it again; the worker starts from the copy.
+            raise NotATeamWorkspace(layout.workspace)
         settings = load_config(layout.config_toml).team
         limits = Limits(
             options.max_rounds or settings.max_rounds,

@@ -230,8 +230,7 @@ class Worker:
             return False
         # A task queued behind the request fails at once too, as `stopped`: no attempt lost.
         return self.receiver.peek(
-            lambda message: isinstance(message, ShutdownRequestMessage)
-            and not self._stale(message)
+            lambda message: isinstance(message, ShutdownRequestMessage) and not self._stale(message)
         )
 
     def _stale(self, message: Message) -> bool:

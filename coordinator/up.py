@@ -542,10 +542,13 @@ def launch(
     except KeyboardInterrupt:  # the coordinator is started: Ctrl-C stops the team, not us
         stop_on_interrupt(team, say)
         return 130
-    if info.repository is not None:
-        say(info.repository.how_to_get_it())
-    # A stopped team's panes are being closed by whoever stopped it (`team kill`).
+    # A stopped team's panes are being closed by whoever stopped it (`team kill`), and its
+    # work is not a result yet.
     stopped = info.status == TeamStatus.STOPPED
+    if info.repository is not None and not stopped:
+        say(info.repository.how_to_get_it())
+    if stopped:
+        say(f"the team was stopped: `team resume -w {here}` carries on")
     if runner == "tmux" and not stopped and TeamSession.find(server, session.name) is not None:
         say(f"the panes stay readable: `team attach -w {here}`; `team kill -w {here}` closes them")
     return 0 if info.status == TeamStatus.DONE else 1

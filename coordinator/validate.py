@@ -122,6 +122,7 @@ def task_problems(store: TaskStore) -> list[TaskProblem]:
 
 
 def report(problems: list[TaskProblem]) -> str:
-    lines = [f"the task files cannot be built ({len(problems)} problems):"]
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    lines = [f"the task files cannot be built ({count}):"]
     lines += [f"- {p}" for p in problems]
     return "\n".join(lines)

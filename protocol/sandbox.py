@@ -201,9 +201,7 @@ class Sandbox:
         )
         return shutil.which(name, path=path)
 
-    def command(
-        self, argv: Sequence[str], *, network: bool, cwd: Path | None = None
-    ) -> list[str]:
+    def command(self, argv: Sequence[str], *, network: bool, cwd: Path | None = None) -> list[str]:
         """`argv` wrapped in bwrap under this policy."""
         root = str(self.workspace.resolve())
         options: list[tuple[str, ...]] = [("--ro-bind", "/", "/"), ("--dev", "/dev")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from coordinator.processes import is_team_command, team_pids
@@ -36,6 +37,9 @@ def test_a_running_process_is_found_from_the_process_table(tmp_path: Path) -> No
         stdout=subprocess.PIPE,
     )
     try:
+        deadline = time.monotonic() + 10  # until the child has exec'd its command line
+        while proc.pid not in team_pids(ws) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert proc.pid in team_pids(ws)
         assert proc.pid not in team_pids(tmp_path)
     finally:
