@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from coordinator.stuck import is_stuck
 from protocol.agents import AgentRecord, AgentRole
 from protocol.tasks import Task, TaskStatus
 
@@ -148,6 +149,29 @@ def stalled_reason(mine: Sequence[Task], by_id: dict[int, Task]) -> str | None:
     if not lines:
         return None
     return "no task can start, and none is running: " + "; ".join(lines)
+
+
+def after_verification(
+    passed: bool,
+    failing: Sequence[str],
+    failures: str,
+    fingerprints: Sequence[str],
+    iteration: int,
+    max_iterations: int,
+) -> str | None:
+    """After an iteration's verification: None to find the root cause and go on, "" when the
+    Definition of Done is met, else why the team stops short (stuck on the same failure, or
+    out of iterations)."""
+    if passed:
+        return ""
+    if is_stuck(list(fingerprints)):
+        return f"stuck: the same failure three times ({', '.join(failing)}):\n{failures[:1500]}"
+    if iteration >= max_iterations:
+        return (
+            f"{max_iterations} iterations without meeting the Definition of Done; "
+            f"failing: {', '.join(failing) or 'build'}"
+        )
+    return None
 
 
 @dataclass

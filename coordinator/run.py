@@ -23,7 +23,7 @@ from rich.console import Console
 
 from coordinator import git, rollback, snapshots
 from coordinator.building import Build
-from coordinator.decisions import agent_role_of
+from coordinator.decisions import after_verification, agent_role_of
 from coordinator.memory import IterationRecord, Memory
 from coordinator.outcomes import TeamFailed, TeamStopped
 from coordinator.pane import Pane
@@ -31,7 +31,7 @@ from coordinator.planning import buildable_plan, plan_messages
 from coordinator.rca import evidence, fix_tasks, rca_messages
 from coordinator.registration import SpawnFailed
 from coordinator.runners import Runner
-from coordinator.stuck import fingerprint, is_stuck
+from coordinator.stuck import fingerprint
 from coordinator.validate import report as problems_report
 from coordinator.validate import task_problems
 from coordinator.verify import Verification, verify
@@ -206,18 +206,18 @@ class Coordinator:
             failing = [c.id for c in result.criteria if not c.passed]
             self._report(result)
             self._remember(iteration, result, failing)
-            if result.passed and result.criteria:
+            verdict = after_verification(
+                result.passed and bool(result.criteria),
+                failing,
+                result.failures(),
+                self.memory.fingerprints(),
+                iteration,
+                self.max_iterations,
+            )
+            if verdict == "":
                 return
-            if is_stuck(self.memory.fingerprints()):
-                raise TeamFailed(
-                    f"stuck: the same failure three times ({', '.join(failing)}):\n"
-                    f"{result.failures()[:1500]}"
-                )
-            if iteration == self.max_iterations:
-                raise TeamFailed(
-                    f"{self.max_iterations} iterations without meeting the "
-                    f"Definition of Done; failing: {', '.join(failing) or 'build'}"
-                )
+            if verdict is not None:
+                raise TeamFailed(verdict)
             keep = rollback.files_to_keep(result, plan, self.store.all())
             snapshot_files = snapshots.take(self.layout, iteration, keep)
             current = self._fix(result)

@@ -211,3 +211,14 @@ def test_failures_that_cost_nothing_still_end_after_many() -> None:
     unlucky = task(1, S.FAILED, history=[failed_event(costs=False)] * MAX_FAILURES)
     [abandon] = decide([unlucky], {1}, everyone_alive, workers=1).abandon
     assert f"{MAX_FAILURES} failures" in abandon.why
+
+
+def test_after_verification_goes_on_until_done_stuck_or_out_of_iterations() -> None:
+    from coordinator.decisions import after_verification
+
+    assert after_verification(True, [], "", ["a"], 1, 5) == ""
+    assert after_verification(False, ["D1"], "boom", ["a", "b"], 2, 5) is None
+    stuck = after_verification(False, ["D1"], "AssertionError: 1 != 2", ["a", "a", "a"], 3, 5)
+    assert stuck is not None and stuck.startswith("stuck: the same failure three times (D1)")
+    last = after_verification(False, [], "", ["a", "b"], 5, 5)
+    assert last == "5 iterations without meeting the Definition of Done; failing: build"
