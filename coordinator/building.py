@@ -18,7 +18,6 @@ from protocol import (
     COORDINATOR,
     Mailbox,
     Task,
-    TaskAssignment,
     TaskStatus,
     TaskStore,
     TransitionConflict,
@@ -126,15 +125,7 @@ class Build:
             claimed = self.store.claim(task.id, name)
         except TransitionConflict:
             return
-        assignment = TaskAssignment(
-            task_id=task.id,
-            attempt=claimed.attempt,
-            title=task.title,
-            files=task.files,
-            instructions=task.instructions,
-            dod=task.dod,
-            context=task.edits,
-        )
+        assignment = claimed.assignment()
         self.mailbox.send(
             make_message(assignment, team=self.team_id, sender=COORDINATOR, recipient=name)
         )

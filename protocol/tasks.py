@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.messages import AgentName, FileEdit, TaskId, utc_now
+from protocol.messages import AgentName, FileEdit, TaskAssignment, TaskId, utc_now
 from protocol.reports import ExplorationReport
 
 
@@ -84,6 +84,18 @@ class Task(BaseModel):
     )
     history: list[TaskEvent] = Field(default_factory=list)
     result: TaskResult | None = None
+
+    def assignment(self) -> TaskAssignment:
+        """The message that hands this task, at its current attempt, to its worker."""
+        return TaskAssignment(
+            task_id=self.id,
+            attempt=self.attempt,
+            title=self.title,
+            files=self.files,
+            instructions=self.instructions,
+            dod=self.dod,
+            context=self.edits,
+        )
 
 
 class DagError(ValueError):

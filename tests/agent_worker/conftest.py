@@ -42,14 +42,7 @@ class Team:
         store = TaskStore(self.layout)
         store.add([task])
         store.promote_ready()
-        claimed = store.claim(task.id, worker)
-        assignment = TaskAssignment(
-            task_id=task.id,
-            attempt=claimed.attempt,
-            title=task.title,
-            files=task.files,
-            instructions=task.instructions,
-        )
+        assignment = store.claim(task.id, worker).assignment()
         self.dir.mailbox().send(
             make_message(assignment, team=self.dir.team_id, sender="coordinator", recipient=worker)
         )
