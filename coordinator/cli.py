@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 import click
+import libtmux
 from rich.console import Console
 from rich.text import Text
 
@@ -21,6 +22,7 @@ from coordinator.demo import (
     NOTICE,
     DemoError,
     demo_workspace,
+    is_demo,
     start_scripted_model,
     write_demo_config,
 )
@@ -29,7 +31,7 @@ from coordinator.inbox_watch import ALL_STATES, collect, follow, is_info, needs_
 from coordinator.lifecycle import kill_team
 from coordinator.liveness import liveness_problems
 from coordinator.logs import agent_logs, follow_lines, last_lines, log_files
-from coordinator.tmux import socket_name
+from coordinator.tmux import TeamSession, socket_name
 from coordinator.up import (
     UpError,
     cannot_write,
@@ -63,6 +65,7 @@ from protocol import (
 from protocol.agents import is_running, read_agent, read_agents
 from protocol.config import ConfigError, TeamSettings, load_config
 from protocol.display import inert
+from protocol.llm import ModelClient, ModelError, ServerUnreachable
 from protocol.locks import HeldLock
 from protocol.messages import is_agent_name
 from protocol.team import backup_of, damage_advice, read_team_or_backup, update_team
@@ -406,16 +409,16 @@ def status(c: Context, as_json: bool) -> None:
     else:
         if info is not None:
             c.out.print(views.team_header(info))
+        for line in gone:  # first: the header's status is what the dead process last wrote
+            c.out.print(
+                Text.assemble(("not running: ", "bold yellow"), inert(line)), highlight=False
+            )
         if agents:
             c.out.print(views.agents_table(agents, [is_running(a) for a in agents]))
         if tasks:
             c.out.print(views.status_table(tasks))
         else:
             c.out.print("no tasks yet")
-        for line in gone:
-            c.out.print(
-                Text.assemble(("not running: ", "bold yellow"), inert(line)), highlight=False
-            )
         for problem in problems:
             c.out.print(Text.assemble(("problem: ", "bold red"), inert(problem)), highlight=False)
     if problems:
@@ -538,6 +541,23 @@ def _check_config(directory: Path) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+def _check_model_server(directory: Path) -> None:
+    """A team whose planner's server does not answer would only wait: say so now, exit 1.
+    (One that goes away later is waited for, and `team status` says so.)"""
+    quick = {"limits": {"max_retries": 0, "connect_timeout": 3.0, "read_timeout": 15.0}}
+    config = load_config(Layout.of(directory).config_toml, overrides=quick)
+    try:
+        with ModelClient(config, "plan") as client:
+            client.available_models()
+    except ServerUnreachable as exc:
+        raise click.ClickException(
+            f"{exc}\nThe team needs its model server from the start: nothing was started. "
+            "`team doctor` checks the server and every model."
+        ) from None
+    except (ModelError, NotImplementedError):
+        pass  # a server that answers: what else is wrong shows in the team's own calls
+
+
 def _start_lock(directory: Path, what: str) -> HeldLock:
     try:
         return take_start_lock(directory, what)
@@ -655,6 +675,7 @@ def up(c: Context, task: str | None, task_file: Any, no_sandbox: bool, **given: 
         raise click.UsageError('say what to build: team up "<task>" or team up -f FILE')
     unconfined = _confinement(no_sandbox, "team up")
     _check_config(c.workspace)
+    _check_model_server(c.workspace)
     start_lock = _start_lock(c.workspace, "team up")
     try:
         team = prepare(c.workspace, text)
@@ -717,9 +738,13 @@ def resume(c: Context, no_sandbox: bool, **given: Any) -> None:
         problems = task_problems(TaskStore(team.layout))
         if problems:
             raise UpError(problems_report(problems))
+        if is_demo(team.layout.config_toml):  # `team kill` ended its scripted model: again
+            url = start_scripted_model(team.layout.workspace, 0.5)
+            write_demo_config(team.layout.workspace, url)
+            c.say(f"the demo's scripted model is back at {url}")
         before = TeamInfo.read(team.layout.team_json)
         info = update_team(team.layout.team_json, status=TeamStatus.INITIALISED, detail="resuming")
-    except (UpError, TeamFileError) as exc:
+    except (UpError, TeamFileError, DemoError) as exc:
         start_lock.release()
         raise click.ClickException(str(exc)) from None
 
@@ -751,6 +776,12 @@ def attach(c: Context) -> None:
     if not team.info.tmux_session:
         raise click.ClickException(
             "this team runs without tmux: `team logs AGENT` shows each agent"
+        )
+    server = libtmux.Server(socket_name=socket_name(team.info.id))
+    if TeamSession.find(server, team.info.tmux_session) is None:
+        raise click.ClickException(
+            f"team {team.info.id} has no tmux session any more ({team.info.status.value}; "
+            "`team kill` closes it): `team status` and `team logs AGENT` show what it did"
         )
     os.execvp(
         "tmux", ["tmux", "-L", socket_name(team.info.id), "attach", "-t", team.info.tmux_session]
@@ -881,7 +912,10 @@ def demo(
       team demo --wait --runner subprocess
     """
     unconfined = _confinement(no_sandbox, "team demo")
-    workspace = demo_workspace(demo_dir)
+    root = click.get_current_context().find_root()
+    given = root.get_parameter_source("workspace") != click.core.ParameterSource.DEFAULT
+    # `team -w DIR demo` and TEAM_WORKSPACE count as much as `team demo -w DIR`.
+    workspace = demo_workspace(demo_dir or (c.workspace if given else None))
     c.out.print(NOTICE, style="bold yellow", highlight=False)
     start_lock = _start_lock(workspace, "team demo")
     try:

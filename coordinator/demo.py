@@ -4,7 +4,10 @@ a passing verification."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,8 +38,29 @@ def demo_workspace(given: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="agent-team-demo-")) / "todo"
 
 
+def stop_scripted_model(workspace: Path) -> None:
+    """End the scripted server an earlier `team demo` here started, if it still runs."""
+    pid_file = workspace / ".agents" / "demo-model.pid"
+    with contextlib.suppress(ValueError, ProcessLookupError, PermissionError, OSError):
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"protocol.llm.scripted" in cmdline:  # never a pid reused by something else
+            os.kill(pid, signal.SIGTERM)
+    pid_file.unlink(missing_ok=True)
+
+
+def is_demo(config: Path) -> bool:
+    """Whether the team's model config is the one `team demo` wrote (a scripted model)."""
+    try:
+        return config.read_text(encoding="utf-8").startswith(DEMO_CONFIG_MARK)
+    except OSError:
+        return False
+
+
 def start_scripted_model(workspace: Path, delay: float) -> str:
-    """The scripted server as its own process, gone after five idle minutes; its URL."""
+    """The scripted server as its own process, gone after five idle minutes; its URL. One
+    an earlier demo left here is ended first."""
+    stop_scripted_model(workspace)
     folder = workspace / ".agents"
     folder.mkdir(parents=True, exist_ok=True)
     scenario_file = folder / "demo-scenario.json"

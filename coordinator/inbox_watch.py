@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from protocol import USER, InboxEntry, Layout, ShutdownResponse
+from protocol import InboxEntry, Layout, ShutdownResponse
 from protocol.mailbox import MOVED, MessageState, read_entry
 from protocol.receiver import watch_creations
 
@@ -20,10 +20,11 @@ _LATER_STATE = {"new": 0, "cur": 1, "bad": 1}
 
 
 def is_info(entry: InboxEntry) -> bool:
-    """An answer to the user that asks for nothing (an agent's shutdown_response to `team
-    kill`): no process reads the user's inbox, so it would wait as "pending" forever."""
+    """An answer that asks for nothing: an agent's shutdown_response (to `team kill`, or to
+    a coordinator that has stopped since). Nobody acts on it, so it would wait as "pending"
+    forever."""
     payload = entry.message.payload if entry.message is not None else None
-    return entry.agent == USER and isinstance(payload, ShutdownResponse)
+    return isinstance(payload, ShutdownResponse)
 
 
 def needs_handling(entry: InboxEntry) -> bool:

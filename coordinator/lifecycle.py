@@ -14,7 +14,7 @@ from pathlib import Path
 
 import libtmux
 
-from coordinator.demo import DEMO_CONFIG_MARK
+from coordinator.demo import is_demo, stop_scripted_model
 from coordinator.processes import team_pids
 from coordinator.tmux import TeamSession, sessions_in, socket_name
 from protocol import (
@@ -48,6 +48,7 @@ def kill_team(
     say: Callable[[str], None],
     *,
     close_sessions: bool = True,
+    reason: str = "team kill",
 ) -> int:
     """Ask every running agent (the coordinator first) to stop; after `grace` seconds, end
     every process of the team still there, found from the agents' records and from the
@@ -58,7 +59,7 @@ def kill_team(
     # Never this process (a coordinator forcing its own team to stop).
     running = [r for r in read_agents(layout) if is_running(r) and r.pid != os.getpid()]
     if info is not None:
-        _ask_to_stop(layout, info, running, grace, say)
+        _ask_to_stop(layout, info, running, grace, say, reason)
     pids = {r.pid for r in running} | set(team_pids(layout.workspace))
     if info is None:
         for pid in sorted(pids):  # SIGTERM is the agents' "stop at a safe point"
@@ -79,7 +80,7 @@ def kill_team(
     try:  # the state first: closing the session may end the process that runs this
         _release_tasks(layout, say)
         if info is not None:
-            modify_team(layout.team_json, _stopped_unless_finished)
+            modify_team(layout.team_json, lambda info: _stopped_unless_finished(info, reason))
     except (TeamFileError, LockTimeout, OSError) as exc:
         say(f"the team's state was not updated: {exc}")
     if close_sessions:
@@ -87,10 +88,10 @@ def kill_team(
     return ended
 
 
-def _stopped_unless_finished(info: TeamInfo) -> dict[str, object]:
+def _stopped_unless_finished(info: TeamInfo, reason: str) -> dict[str, object]:
     if info.status in (TeamStatus.DONE, TeamStatus.FAILED):
         return {}
-    return {"status": TeamStatus.STOPPED, "detail": "stopped by team kill"}
+    return {"status": TeamStatus.STOPPED, "detail": f"stopped by {reason}"}
 
 
 def _signal(pid: int, signum: int) -> None:
@@ -105,10 +106,11 @@ def _ask_to_stop(
     running: list[AgentRecord],
     grace: float,
     say: Callable[[str], None],
+    reason: str,
 ) -> None:
     mailbox = Mailbox(layout, info.id)
     for record in sorted(running, key=lambda r: r.name != COORDINATOR):
-        request = ShutdownRequest(reason="team kill", grace_seconds=grace)
+        request = ShutdownRequest(reason=reason, grace_seconds=grace)
         with contextlib.suppress(UnknownRecipient, OSError):  # no inbox: it is ended below
             mailbox.send(make_message(request, team=info.id, sender=USER, recipient=record.name))
         say(f"asked {record.name} (pid {record.pid}) to stop")
@@ -129,11 +131,7 @@ def _close_sessions(layout: Layout, info: TeamInfo | None, say: Callable[[str], 
 
 
 def _stop_demo_model(layout: Layout) -> None:
-    demo_model = layout.root / "demo-model.pid"
-    if demo_model.exists():  # team demo's scripted model server
-        with contextlib.suppress(ValueError, ProcessLookupError, OSError):
-            os.kill(int(demo_model.read_text()), signal.SIGTERM)
-        demo_model.unlink(missing_ok=True)
+    stop_scripted_model(layout.workspace)  # team demo's scripted model server, if any
 
 
 def _release_tasks(layout: Layout, say: Callable[[str], None]) -> None:
@@ -179,7 +177,7 @@ def archive_finished_run(layout: Layout) -> str | None:
         )
         if p.exists()
     ]
-    if _written_by_demo(layout.config_toml):  # the scripted model is not for a real task
+    if is_demo(layout.config_toml):  # the scripted model is not for a real task
         leftovers.append(layout.config_toml)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
     target = layout.root / "history" / stamp
@@ -197,10 +195,3 @@ def recreate_inboxes(layout: Layout, info: TeamInfo) -> None:
 
 def _task_files(layout: Layout) -> list[Path]:
     return list(layout.tasks_dir.glob("*.json")) if layout.tasks_dir.is_dir() else []
-
-
-def _written_by_demo(config: Path) -> bool:
-    try:
-        return config.read_text(encoding="utf-8").startswith(DEMO_CONFIG_MARK)
-    except OSError:
-        return False

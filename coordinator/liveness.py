@@ -29,12 +29,19 @@ def liveness_problems(
     unfinished = info is not None and info.status not in (TeamStatus.INITIALISED, *FINISHED)
     coordinator = by_name.get(COORDINATOR)
     if unfinished and (coordinator is None or not running(coordinator)):
+        workers = [r.name for r in records if r.name != COORDINATOR and running(r)]
+        # Its workers, orphaned, go on idle: say how to end them too.
+        also = (
+            f"; its workers still run ({', '.join(workers)}): `team kill` ends them"
+            if workers
+            else ""
+        )
         if coordinator is None:
-            problems.append("the coordinator is not running: `team resume` carries on")
+            problems.append(f"the coordinator is not running: `team resume` carries on{also}")
         else:
             problems.append(
                 f"the coordinator (pid {coordinator.pid}) is not running since "
-                f"{_clock(coordinator.heartbeat_at)}: `team resume` carries on"
+                f"{_clock(coordinator.heartbeat_at)}: `team resume` carries on{also}"
             )
     for task in tasks:
         if task.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING) or task.owner is None:

@@ -40,6 +40,7 @@ from protocol.team import (
 )
 
 FINISHED = {TeamStatus.DONE, TeamStatus.FAILED, TeamStatus.STOPPED}
+INTERRUPTED = "Ctrl-C (or a signal) on the waiting command"
 
 
 class UpError(Exception):
@@ -413,22 +414,28 @@ def stop_on_interrupt(team: Team, say: Callable[[str], None]) -> None:
     ends what is left at once. Nothing on disk is lost either way."""
     say("Ctrl-C: stopping the team as `team kill` does (Ctrl-C again to end it at once)")
     try:
-        kill_team(team.layout, team.info, 30.0, say)
+        kill_team(team.layout, team.info, 30.0, say, reason=INTERRUPTED)
     except KeyboardInterrupt:
         say("Ctrl-C again: ending the team's processes now")
         with _interrupts_ignored():
-            kill_team(team.layout, team.info, 0.0, say)
+            kill_team(team.layout, team.info, 0.0, say, reason=INTERRUPTED)
     say("the team is stopped; `team resume` carries on from where it was")
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def _interrupts_ignored() -> Iterator[None]:
     """While the last clean-up runs: a third Ctrl-C must not leave it half done."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = [signal.signal(signum, signal.SIG_IGN) for signum in signums]
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in zip(signums, previous, strict=True):
+            signal.signal(signum, handler)
 
 
 def await_coordinator(
@@ -515,6 +522,10 @@ def launch(
         def output() -> str:
             return ""
 
+    # A closed terminal (SIGHUP) or a `timeout`/`kill` (SIGTERM) means stop, as Ctrl-C does:
+    # never a team left running with nobody told.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupt)
     try:
         await_coordinator(team, launched, lambda: not alive(), output=output)
         started()
@@ -566,8 +577,8 @@ def _wait_for_child(team: Team, child: subprocess.Popen[bytes], say: Callable[[s
         child.wait()
     except KeyboardInterrupt:
         with _interrupts_ignored():
-            kill_team(team.layout, team.info, 0.0, say)
+            kill_team(team.layout, team.info, 0.0, say, reason=INTERRUPTED)
     with _interrupts_ignored():
-        kill_team(team.layout, team.info, 10.0, say)  # whatever outlived it
+        kill_team(team.layout, team.info, 10.0, say, reason=INTERRUPTED)  # what outlived it
     say("the team is stopped; `team resume` carries on from where it was")
     return 130

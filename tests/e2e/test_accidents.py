@@ -25,7 +25,7 @@ import pytest
 
 from coordinator.demo_scenario import scenario
 from protocol import Layout, TeamInfo, TeamStatus
-from protocol.agents import read_agent
+from protocol.agents import is_running, read_agent, read_agents
 from protocol.llm.scripted import Scenario, ScriptedServer
 from protocol.team import read_team_or_backup
 from tests.e2e.test_faults import running_task
@@ -442,6 +442,10 @@ def test_team_json_truncated_while_the_team_works_is_reported_killed_and_restora
 # --- 4. the coordinator killed with SIGKILL --------------------------------------------------
 
 
+def orphan_names(layout: Layout) -> list[str]:
+    return [r.name for r in read_agents(layout) if r.name != "coordinator" and is_running(r)]
+
+
 def test_a_coordinator_killed_with_sigkill_is_named_by_status_and_kill_ends_its_orphans(
     slow_model: ScriptedServer, workspace: Path
 ) -> None:
@@ -454,7 +458,10 @@ def test_a_coordinator_killed_with_sigkill_is_named_by_status_and_kill_ends_its_
     record = read_agent(layout, "coordinator")
     assert record is not None
     since = record.heartbeat_at.astimezone().strftime("%H:%M:%S")
-    line = f"the coordinator (pid {pid}) is not running since {since}: `team resume` carries on"
+    line = (
+        f"the coordinator (pid {pid}) is not running since {since}: `team resume` carries on; "
+        f"its workers still run ({', '.join(sorted(orphan_names(layout)))}): `team kill` ends them"
+    )
 
     status = run(workspace, slow_model, "status")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -590,10 +597,11 @@ def plain_env(**changes: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("command", READ_ONLY_COMMANDS.values(), ids=READ_ONLY_COMMANDS.keys())
 def test_a_read_only_directory_is_an_error_that_says_so_not_a_traceback(
-    command: Callable[[Path], list[object]], read_only_dir: Path
+    command: Callable[[Path], list[object]], read_only_dir: Path, slow_model: ScriptedServer
 ) -> None:
     args = command(read_only_dir)
-    done = team_command(*args, env=plain_env())
+    # A model server that answers: `team up` checks it before the directory.
+    done = team_command(*args, env=env_for(slow_model))
     assert done.returncode == 1, done.stdout + done.stderr
     said = flat(done.stderr)
     assert f"cannot set up a team in {args[args.index('-w') + 1]}" in said, said
@@ -634,3 +642,15 @@ def test_a_waiting_team_up_whose_team_is_killed_does_not_say_the_panes_stay_read
     assert_no_process_left(workspace)
     eventually(lambda: not tmux_server(info).is_alive(), "end of the team's tmux server", 10)
     assert readable_status(workspace, slow_model)["team"]["status"] == "stopped"
+
+
+def test_team_up_with_no_model_server_says_so_and_starts_nothing(workspace: Path) -> None:
+    done = team_command(
+        "-w", workspace, "up", TASK, "--wait", env=plain_env(OLLAMA_HOST="127.0.0.1:9")
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = flat(done.stderr)
+    assert "cannot reach the ollama server at http://127.0.0.1:9" in said
+    assert "The team needs its model server from the start: nothing was started." in said
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not team_processes(workspace) and not (workspace / ".agents").exists()
