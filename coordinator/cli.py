@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
+from urllib.parse import urlsplit
 
 import click
 import libtmux
@@ -65,7 +67,7 @@ from protocol import (
 from protocol.agents import is_running, read_agent, read_agents
 from protocol.config import ConfigError, TeamSettings, load_config
 from protocol.display import inert
-from protocol.llm import ModelClient, ModelError, ServerUnreachable
+from protocol.llm.client import URL_FIELD, URL_SETTING
 from protocol.locks import HeldLock
 from protocol.messages import is_agent_name
 from protocol.team import backup_of, damage_advice, read_team_or_backup, update_team
@@ -542,20 +544,25 @@ def _check_config(directory: Path) -> None:
 
 
 def _check_model_server(directory: Path) -> None:
-    """A team whose planner's server does not answer would only wait: say so now, exit 1.
-    (One that goes away later is waited for, and `team status` says so.)"""
-    quick = {"limits": {"max_retries": 0, "connect_timeout": 3.0, "read_timeout": 15.0}}
-    config = load_config(Layout.of(directory).config_toml, overrides=quick)
+    """A team whose planner's server is not even listening would only wait: say so now,
+    exit 1. Only a connection is asked for (what a busy server answers is the team's own
+    calls' business, and one that goes away later is waited for)."""
+    config = load_config(Layout.of(directory).config_toml)
+    provider = config.route("plan").provider
+    if provider not in URL_FIELD:
+        return  # a cassette: no server
+    url = getattr(config.providers, URL_FIELD[provider])
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        with ModelClient(config, "plan") as client:
-            client.available_models()
-    except ServerUnreachable as exc:
+        socket.create_connection((parts.hostname or "", port), timeout=5).close()
+    except OSError as exc:
         raise click.ClickException(
-            f"{exc}\nThe team needs its model server from the start: nothing was started. "
+            f"cannot reach the {provider} server at {url} ({exc.strerror or exc}): start it "
+            f"(for Ollama: `ollama serve`), or set {URL_SETTING[provider]} to where it runs. "
+            "The team needs its model server from the start: nothing was started. "
             "`team doctor` checks the server and every model."
         ) from None
-    except (ModelError, NotImplementedError):
-        pass  # a server that answers: what else is wrong shows in the team's own calls
 
 
 def _start_lock(directory: Path, what: str) -> HeldLock:

@@ -650,7 +650,7 @@ def test_team_up_with_no_model_server_says_so_and_starts_nothing(workspace: Path
     )
     assert done.returncode == 1, done.stdout + done.stderr
     said = flat(done.stderr)
-    assert "cannot reach the ollama server at http://127.0.0.1:9" in said
+    assert "cannot reach the ollama server at http://127.0.0.1:9 (" in said
     assert "The team needs its model server from the start: nothing was started." in said
     assert "Traceback" not in done.stdout + done.stderr
     assert not team_processes(workspace) and not (workspace / ".agents").exists()
