@@ -65,7 +65,7 @@ from protocol import (
     parse_payload,
 )
 from protocol.agents import is_running, read_agent, read_agents
-from protocol.config import ConfigError, TeamSettings, load_config
+from protocol.config import Config, ConfigError, TeamSettings, load_config
 from protocol.display import inert
 from protocol.llm.client import URL_FIELD, URL_SETTING
 from protocol.locks import HeldLock
@@ -535,19 +535,18 @@ class LaunchOptions:
     max_seconds: float | None = None
 
 
-def _check_config(directory: Path) -> None:
+def _check_config(directory: Path) -> Config:
     """A bad setting is said here, at once, not in the coordinator's log later."""
     try:
-        load_config(Layout.of(directory).config_toml)
+        return load_config(Layout.of(directory).config_toml)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _check_model_server(directory: Path) -> None:
+def _check_model_server(config: Config) -> None:
     """A team whose planner's server is not even listening would only wait: say so now,
     exit 1. Only a connection is asked for (what a busy server answers is the team's own
     calls' business, and one that goes away later is waited for)."""
-    config = load_config(Layout.of(directory).config_toml)
     provider = config.route("plan").provider
     if provider not in URL_FIELD:
         return  # a cassette: no server
@@ -681,8 +680,7 @@ def up(c: Context, task: str | None, task_file: Any, no_sandbox: bool, **given: 
     if not text:
         raise click.UsageError('say what to build: team up "<task>" or team up -f FILE')
     unconfined = _confinement(no_sandbox, "team up")
-    _check_config(c.workspace)
-    _check_model_server(c.workspace)
+    _check_model_server(_check_config(c.workspace))
     start_lock = _start_lock(c.workspace, "team up")
     try:
         team = prepare(c.workspace, text)

@@ -31,7 +31,6 @@ from protocol import (
     TeamStatus,
     TransitionConflict,
     UnknownRecipient,
-    create_inbox,
     make_message,
 )
 from protocol.agents import AgentRecord, is_running, pid_alive, read_agents
@@ -186,11 +185,6 @@ def archive_finished_run(layout: Layout) -> str | None:
         shutil.move(str(path), str(target / path.name))
     layout.create_dirs()
     return str(target)
-
-
-def recreate_inboxes(layout: Layout, info: TeamInfo) -> None:
-    for member in dict.fromkeys([COORDINATOR, USER, *info.members]):
-        create_inbox(layout, member)
 
 
 def _task_files(layout: Layout) -> list[Path]:

@@ -4,16 +4,12 @@ function of team.json, the agents' records and whether each process is there."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
+from coordinator.views import clock
 from protocol import COORDINATOR, Task, TaskStatus, TeamInfo, TeamStatus
 from protocol.agents import AgentRecord
 
 FINISHED = frozenset({TeamStatus.DONE, TeamStatus.FAILED, TeamStatus.STOPPED})
-
-
-def _clock(moment: datetime) -> str:
-    return moment.astimezone().strftime("%H:%M:%S")
 
 
 def liveness_problems(
@@ -41,7 +37,7 @@ def liveness_problems(
         else:
             problems.append(
                 f"the coordinator (pid {coordinator.pid}) is not running since "
-                f"{_clock(coordinator.heartbeat_at)}: `team resume` carries on{also}"
+                f"{clock(coordinator.heartbeat_at)}: `team resume` carries on{also}"
             )
     for task in tasks:
         if task.status not in (TaskStatus.ASSIGNED, TaskStatus.RUNNING) or task.owner is None:
@@ -50,7 +46,7 @@ def liveness_problems(
         if record is not None and running(record):
             continue
         pid = f" (pid {record.pid})" if record else ""
-        since = f" since {_clock(record.heartbeat_at)}" if record else ""
+        since = f" since {clock(record.heartbeat_at)}" if record else ""
         problems.append(
             f"{task.owner}{pid}, which has task {task.id} ({task.status.value}), is not "
             f"running{since}: `team resume` gives the task to a new one"

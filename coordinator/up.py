@@ -19,11 +19,18 @@ import libtmux
 from libtmux.exc import LibTmuxException
 
 from coordinator import git
-from coordinator.lifecycle import archive_finished_run, kill_team, recreate_inboxes
+from coordinator.lifecycle import archive_finished_run, kill_team
 from coordinator.processes import team_pids
 from coordinator.runners import pane_environment, team_environment
 from coordinator.tmux import TeamSession, attach_hint, socket_name
-from coordinator.workspace import Team, enclosing_team, init_workspace, open_team
+from coordinator.views import clock
+from coordinator.workspace import (
+    Team,
+    create_team_inboxes,
+    enclosing_team,
+    init_workspace,
+    open_team,
+)
 from protocol import COORDINATOR, Layout, TeamFileError, TeamInfo, TeamStatus
 from protocol.agents import AgentRecord, is_running, read_agent
 from protocol.locks import HeldLock
@@ -108,7 +115,7 @@ def take_start_lock(directory: Path, what: str) -> HeldLock:
         raise UpError(cannot_write(directory, exc)) from None
     if held is None:
         holder = read_holder(path)
-        who = f"`{holder.what}` (pid {holder.pid}, since {_clock(holder.since)})" if holder else ""
+        who = f"`{holder.what}` (pid {holder.pid}, since {clock(holder.since)})" if holder else ""
         raise UpError(
             f"another {who or 'team command'} is starting a team for {directory} right now; "
             "wait for it, then see `team status`"
@@ -162,13 +169,9 @@ def refuse_a_running_coordinator(layout: Layout, info: TeamInfo, here: Path) -> 
     watch = attach_hint(info.id, session, here) if session else f"`team logs -w {here} coordinator`"
     raise UpError(
         f"team {info.id} is at work in {layout.workspace} ({info.status.value}): its "
-        f"coordinator (pid {record.pid}) runs since {_clock(record.started_at)}; watch it with "
+        f"coordinator (pid {record.pid}) runs since {clock(record.started_at)}; watch it with "
         f"{watch}, stop it with `team kill -w {here}`"
     )
-
-
-def _clock(moment: datetime) -> str:
-    return moment.astimezone().strftime("%H:%M:%S")
 
 
 def prepare(directory: Path, task: str) -> Team:
@@ -258,7 +261,7 @@ def _prepare_in_place(workspace: Path, task: str) -> Team:
         before = f"agent-team: {workspace.name} before team {team.info.id}"
         git.commit_work(workspace, before, repository)
     archived = archive_finished_run(team.layout)
-    recreate_inboxes(team.layout, team.info)
+    create_team_inboxes(team.layout, team.info)
     detail = f"starting (the last run is in {archived})" if archived else "starting"
     return _reset(team, task, detail, repository)
 

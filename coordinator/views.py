@@ -27,13 +27,18 @@ STATUS_STYLE = {
 STATE_LABEL = {"new": "pending", "cur": "handled", "bad": "quarantined"}
 
 
+def clock(moment: datetime) -> str:
+    """A moment as the user's local time of day, the way every view shows one."""
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
 def state_label(entry: InboxEntry) -> str:
     """Where a message stands; "info" for one in new/ that no one is to handle."""
     return "info" if entry.state == "new" and is_info(entry) else STATE_LABEL[entry.state]
 
 
 def _entry_cells(entry: InboxEntry) -> tuple[str, str, str, str, str, str]:
-    time = entry_time(entry).astimezone().strftime("%H:%M:%S")
+    time = clock(entry_time(entry))
     seq = str(entry.seq) if entry.name else "?"
     if entry.message is not None:
         m = entry.message

@@ -41,9 +41,14 @@ def init_workspace(
             info.write(layout.team_json)
         else:
             info = TeamInfo.read(layout.team_json)
-        for member in dict.fromkeys([COORDINATOR, USER, *info.members]):
-            create_inbox(layout, member)
+        create_team_inboxes(layout, info)
     return Team(layout, info), created
+
+
+def create_team_inboxes(layout: Layout, info: TeamInfo) -> None:
+    """An inbox for every member (the coordinator and the user always): idempotent."""
+    for member in dict.fromkeys([COORDINATOR, USER, *info.members]):
+        create_inbox(layout, member)
 
 
 def open_team(workspace: Path) -> Team:
