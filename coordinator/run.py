@@ -430,11 +430,13 @@ class Coordinator:
     def _update(self, **changes: object) -> None:
         """team.json, changed under its lock; while the coordinator runs, a damaged or deleted
         file is written again from its own copy (and the pane says so)."""
-        try:
-            TeamInfo.read(self.layout.team_json)
-        except TeamFileError as exc:
+
+        def repaired(exc: TeamFileError) -> None:
             self.say("fail", f"team.json was damaged ({exc}): writing it again from memory")
-        self.team = update_team(self.layout.team_json, fallback=self.team, **changes)
+
+        self.team = update_team(
+            self.layout.team_json, fallback=self.team, on_repair=repaired, **changes
+        )
 
     def _shut_down_workers(self) -> None:
         """Ask every live worker to stop (those an earlier coordinator started too)."""

@@ -140,9 +140,15 @@ def backup_of(path: Path) -> Path:
     return path.with_name("team.json.bak")
 
 
-def update_team(path: Path, *, fallback: TeamInfo | None = None, **changes: Any) -> TeamInfo:
+def update_team(
+    path: Path,
+    *,
+    fallback: TeamInfo | None = None,
+    on_repair: Callable[[TeamFileError], None] | None = None,
+    **changes: Any,
+) -> TeamInfo:
     """Set fields of team.json (`modify_team` with fixed values)."""
-    return modify_team(path, lambda _info: changes, fallback=fallback)
+    return modify_team(path, lambda _info: changes, fallback=fallback, on_repair=on_repair)
 
 
 def modify_team(
@@ -150,17 +156,21 @@ def modify_team(
     change: Callable[[TeamInfo], dict[str, Any]],
     *,
     fallback: TeamInfo | None = None,
+    on_repair: Callable[[TeamFileError], None] | None = None,
 ) -> TeamInfo:
     """Read team.json, compute the changes from what it holds now, check and write it back,
     all under the team lock: the read-modify-write every writer of team.json uses, so no two
     writers lose each other's changes. A damaged or missing file is rebuilt from `fallback`
-    (the coordinator's own copy) when one is given, otherwise `TeamFileError` says so."""
+    (the coordinator's own copy) when one is given, and `on_repair` hears why; otherwise
+    `TeamFileError` says so."""
     with file_lock(team_lock(path), timeout=LOCK_TIMEOUT):
         try:
             info = TeamInfo.read(path)
-        except TeamFileError:
+        except TeamFileError as error:
             if fallback is None:
                 raise
+            if on_repair is not None:  # told what was wrong with the file it replaces
+                on_repair(error)
             info = fallback
         updated = TeamInfo.model_validate({**info.model_dump(), **change(info)})
         updated._write_both(path)

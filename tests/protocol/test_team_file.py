@@ -60,8 +60,12 @@ def test_a_damaged_team_file_is_explained_and_its_last_good_copy_offered(
     assert f"cp {backup_of(path)} {path}" in advice and "team kill" in advice
     with pytest.raises(TeamFileError):
         update_team(path, detail="no fallback: refused")
-    repaired = update_team(path, fallback=good, detail="written again")
+    heard: list[TeamFileError] = []
+    repaired = update_team(path, fallback=good, on_repair=heard.append, detail="written again")
     assert TeamInfo.read(path) == repaired and repaired.id == good.id
+    assert len(heard) == 1 and heard[0].missing == (damage == "deleted")
+    update_team(path, fallback=good, on_repair=heard.append, detail="healthy now")
+    assert len(heard) == 1  # a good file is no repair
 
 
 def test_without_a_good_copy_the_advice_still_says_what_to_do(tmp_path: Path) -> None:
