@@ -15,16 +15,18 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from protocol.config import Config, ModelRoute, Providers
+from protocol.events import ModelCallEnded
 from protocol.llm import budget
 from protocol.llm.errors import (
     BadAnswer,
     BadServerURL,
     ContextOverflow,
+    ModelError,
     ModelNotFound,
     ModelTimeout,
     ServerError,
@@ -42,8 +44,18 @@ from protocol.llm.transport import (
     Transport,
     UnusableURL,
 )
-from protocol.llm.types import ChatMessage, ChatResult, Reply, Role, ToolCall, ToolSpec, Usage
+from protocol.llm.types import (
+    CallProgress,
+    ChatMessage,
+    ChatResult,
+    Reply,
+    Role,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 from protocol.llm.wire import ANSWER_TOOL, WIRE_FORMATS, BadReply, ChatRequest, decode, error_text
+from protocol.tracing import OpenSpan, Tracer
 
 ROLE_HEADER = "X-Agent-Team-Role"  # lets a scripted server tell the roles apart
 TEXT_TOOLS_PROMPT = """You can call these tools. To call one, answer with exactly one block
@@ -89,6 +101,8 @@ class ModelClient:
         transport: Transport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        tracer: Tracer | None = None,
+        on_progress: Callable[[CallProgress], None] | None = None,
     ) -> None:
         self.config = config
         self.role = role
@@ -109,6 +123,13 @@ class ModelClient:
         self._sleep = sleep
         self._rng = rng
         self._capabilities: dict[str, list[str]] = {}
+        self.tracer = tracer
+        self.on_progress = on_progress
+        # What the call in progress sent, got and spent: what the tracer records.
+        self._sent: dict[str, Any] | None = None
+        self._answer: Reply | None = None
+        self._spent = Usage()
+        self._streamed = False
 
     def close(self) -> None:
         """Close the HTTP connections (a no-op for cassettes)."""
@@ -152,8 +173,37 @@ class ModelClient:
     ) -> ChatResult:
         """Ask the model. With `tools`, tool calls come back in `tool_calls` whether the model
         used native calls or wrote them as text; with `schema`, `parsed` is a validated
-        instance (one repair round is tried with the validation error shown to the model)."""
+        instance (one repair round is tried with the validation error shown to the model).
+        With a tracer, the call, its tokens and its whole exchange are recorded either way."""
         started = time.monotonic()
+        call_id = self.tracer.new_call_id() if self.tracer else ""
+        span = (
+            self.tracer.model_started(call_id, self.role, self.route.model, self.provider)
+            if self.tracer
+            else None
+        )
+        self._spent, self._sent, self._answer = Usage(), None, None
+        self._progress("start", started)
+        try:
+            result = self._chat(messages, tools, schema, temperature, seed, started)
+        except ModelError as exc:
+            self._progress("end", started, ok=False)
+            self._record(span, call_id, started, temperature, None, exc)
+            raise
+        self._progress("end", started, tokens=result.usage.completion_tokens)
+        result.call_id = call_id
+        self._record(span, call_id, started, temperature, result, None)
+        return result
+
+    def _chat(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] | None,
+        schema: type[BaseModel] | None,
+        temperature: float | None,
+        seed: int | None,
+        started: float,
+    ) -> ChatResult:
         conversation = list(messages)
         native_tools = not tools or self._supports_native_tools()
         if tools and not native_tools:
@@ -161,15 +211,10 @@ class ModelClient:
         self._check_context(conversation, tools if native_tools else None, schema)
 
         attempts = 0
-        usage = Usage()
         while True:
             attempts += 1
             reply = self._exchange(conversation, tools if native_tools else None, schema,
                                    temperature, seed)  # fmt: skip
-            usage = Usage(
-                prompt_tokens=usage.prompt_tokens + reply.usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens + reply.usage.completion_tokens,
-            )
             calls, recovered = self._tool_calls(reply, tools)
             if schema is None:
                 parsed = None
@@ -193,13 +238,64 @@ class ModelClient:
             text=strip_think(reply.text),
             tool_calls=calls,
             parsed=parsed,
-            usage=usage,
+            usage=self._spent,
             duration_s=time.monotonic() - started,
             model=reply.model or self.route.model,
             provider=self.provider,
             finish_reason=reply.finish_reason,
             attempts=attempts,
             recovered_tool_calls=recovered,
+            streamed=self._streamed,
+        )
+
+    # --- what is recorded and shown -----------------------------------------------------------
+
+    def _progress(
+        self,
+        phase: Literal["start", "chunk", "end"],
+        started: float,
+        tokens: int = 0,
+        text: str = "",
+        ok: bool = True,
+    ) -> None:
+        if self.on_progress is not None:
+            elapsed = time.monotonic() - started
+            self.on_progress(CallProgress(phase, self.role, self.route.model, elapsed, tokens,
+                                          text, ok))  # fmt: skip
+
+    def _record(
+        self,
+        span: OpenSpan | None,
+        call_id: str,
+        started: float,
+        temperature: float | None,
+        result: ChatResult | None,
+        error: ModelError | None,
+    ) -> None:
+        if self.tracer is None or span is None:
+            return
+        answer = self._answer.model_dump() if self._answer else {}
+        if error is not None:
+            answer["error"] = f"{type(error).__name__}: {error}"
+        self.tracer.model_ended(
+            span,
+            ModelCallEnded(
+                call_id=call_id,
+                role=self.role,
+                model=self.route.model,
+                provider=self.provider,
+                duration_s=round(time.monotonic() - started, 4),
+                prompt_tokens=self._spent.prompt_tokens,
+                completion_tokens=self._spent.completion_tokens,
+                cached_tokens=self._spent.cached_tokens,
+                outcome="ok" if error is None else type(error).__name__,
+                error=str(error)[:500] if error else "",
+                temperature=temperature,
+                finish_reason=self._answer.finish_reason if self._answer else None,
+                streamed=self._streamed,
+            ),
+            self._sent,
+            answer,
         )
 
     def _exchange(
@@ -223,7 +319,9 @@ class ModelClient:
             keep_alive=self.config.providers.keep_alive if self.provider == "ollama" else None,
             official_openai="api.openai.com" in self.base_url,
         )
-        response = self._post(self.wire.path(), self.wire.body(request))
+        sent = self.wire.body(request)
+        self._sent = sent
+        response = self._post(self.wire.path(), sent)
         body = response.body
         if isinstance(body, dict) and body.get("error") and not _looks_like_answer(body):
             # Some proxies answer 200 with an error body: keep the server's own words.
@@ -232,6 +330,8 @@ class ModelClient:
             reply = decode(self.wire, body)
         except BadReply as exc:
             raise ServerError(f"{self._where()} answered in an unexpected shape: {exc}") from None
+        self._answer = reply
+        self._spent = self._spent + reply.usage
         if reply.finish_reason == "length":
             raise TruncatedAnswer(
                 f"the answer of {self.route.model} ({self.role}) was cut off at its token "

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.roles import ROLES, Role
 
-__all__ = ["ROLES", "ChatMessage", "ChatResult", "Reply", "Role", "ToolCall", "ToolSpec", "Usage"]
+__all__ = [
+    "ROLES",
+    "CallProgress",
+    "ChatMessage",
+    "ChatResult",
+    "Reply",
+    "Role",
+    "ToolCall",
+    "ToolSpec",
+    "Usage",
+]
 
 
 class ToolCall(BaseModel):
@@ -50,8 +61,24 @@ class ToolSpec(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens as the server reports them; `cached_tokens` is the part of the prompt it did
+    not process again (OpenAI `prompt_tokens_details.cached_tokens`, llama.cpp
+    `timings.cache_n`, Anthropic `cache_read_input_tokens`; Ollama reports none)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 class Reply(BaseModel):
@@ -79,3 +106,19 @@ class ChatResult(BaseModel):
     finish_reason: str | None = None
     attempts: int = 1
     recovered_tool_calls: bool = False
+    streamed: bool = False
+    call_id: str = ""  # the call's id in the event log and trace store ("" untraced)
+
+
+@dataclass(frozen=True)
+class CallProgress:
+    """What a pane shows of a model call while it runs: `start`, then `chunk` as a streamed
+    answer arrives (`tokens` so far, the `text` so far), then `end`."""
+
+    phase: Literal["start", "chunk", "end"]
+    role: str
+    model: str
+    elapsed_s: float = 0.0
+    tokens: int = 0
+    text: str = ""
+    ok: bool = True

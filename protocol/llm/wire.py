@@ -109,6 +109,25 @@ def _function_spec(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def openai_usage(usage: Any, timings: Any) -> Usage:
+    """OpenAI's `usage`, with the cached part of the prompt from OpenAI's
+    `prompt_tokens_details.cached_tokens` or llama.cpp's `timings.cache_n`."""
+    usage = usage if isinstance(usage, dict) else {}
+    details = usage.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    if not cached and isinstance(timings, dict):
+        cached = _count(timings.get("cache_n"))
+    return Usage(
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        cached_tokens=cached,
+    )
+
+
 class Ollama:
     name = "ollama"
 
@@ -223,15 +242,11 @@ class OpenAI:
             )
             for i, c in enumerate(message.get("tool_calls") or [])
         ]
-        usage = body.get("usage") or {}
         return Reply(
             text=_text(message.get("content")),
             tool_calls=calls,
             finish_reason=choice.get("finish_reason"),
-            usage=Usage(
-                prompt_tokens=usage.get("prompt_tokens") or 0,
-                completion_tokens=usage.get("completion_tokens") or 0,
-            ),
+            usage=openai_usage(body.get("usage"), body.get("timings")),
             model=str(body.get("model") or ""),
         )
 
@@ -315,6 +330,7 @@ class Anthropic:
             usage=Usage(
                 prompt_tokens=usage.get("input_tokens") or 0,
                 completion_tokens=usage.get("output_tokens") or 0,
+                cached_tokens=usage.get("cache_read_input_tokens") or 0,
             ),
             model=str(body.get("model") or ""),
         )
