@@ -59,6 +59,9 @@ class Providers(_Strict):
     anthropic_api_key: str | None = None
     keep_alive: str = "10m"
     record_cassettes: str | None = None  # a directory: every exchange goes to <role>.json
+    # Stream answers (Ollama NDJSON, OpenAI SSE) so that a pane shows a call as it runs;
+    # false for a server that cannot. Anthropic and cassettes never stream.
+    stream: bool = True
 
 
 class Limits(_Strict):
@@ -89,6 +92,10 @@ class TeamSettings(_Strict):
     max_iterations: int = Field(default=5, ge=1, le=50)  # build-verify-fix rounds
     max_rounds: int = Field(default=25, ge=1, le=500)  # model turns per task attempt
     max_seconds: float = Field(default=600.0, gt=0)  # wall time per task attempt
+    # Token budgets (prompt + completion, as the servers report them); None: no limit.
+    max_tokens: int | None = Field(default=None, ge=1)  # the whole team run
+    task_max_tokens: int | None = Field(default=None, ge=1)  # one task attempt
+    trace_store_mb: int = Field(default=256, ge=0)  # full model exchanges kept in traces/
 
 
 class Config(_Strict):
