@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent_worker.loop import Limits
 from agent_worker.worker import Worker
-from protocol import Layout, NotATeamWorkspace, TeamFileError
+from protocol import Layout, NotATeamWorkspace, TeamFileError, events
 from protocol.config import ConfigError, load_config
 from protocol.team import backup_of
 
@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(
             options.max_rounds or settings.max_rounds,
             options.max_seconds or settings.max_seconds,
+            settings.task_max_tokens,
         )
+        events.set_process_agent(options.name)
         worker = Worker(
             layout,
             options.name,

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from agent_worker.prompts import NUDGE
 from agent_worker.tools import Finished, Toolbox, describe_arguments
 from protocol.config import TeamSettings
-from protocol.llm import ChatMessage, ModelClient
+from protocol.llm import ChatMessage, ModelClient, ToolCall
 from protocol.llm.budget import estimate_message_tokens, truncate_head_tail
+from protocol.tracing import OpenSpan, Tracer
 
 TOOL_RESULT_TOKENS = 2_000  # one long tool result must not crowd out the conversation
 
@@ -33,10 +34,20 @@ class ShutdownRequested(LoopStopped):
     pass
 
 
+class OutOfTokens(LoopStopped):
+    """The task attempt spent its token cap (`team.task_max_tokens`)."""
+
+    def __init__(self, used: int, limit: int) -> None:
+        super().__init__(f"the task's token cap of {limit} is spent ({used} tokens used)")
+        self.used = used
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class Limits:
     max_rounds: int = TeamSettings().max_rounds
     max_seconds: float = TeamSettings().max_seconds
+    max_tokens: int | None = TeamSettings().task_max_tokens
 
 
 @dataclass
@@ -48,7 +59,9 @@ class AgentLoop:
     on_event: Callable[[str, str], None] = lambda kind, detail: None
     temperature: float | None = 0.2
     seed: int | None = None
+    tracer: Tracer | None = None
     rounds: int = 0
+    tokens: int = 0  # prompt + completion, over every call of this loop
 
     def run(self, messages: list[ChatMessage], deadline: float | None = None) -> str:
         """Run until `finish` (its summary is returned) or a limit; `messages` grows in place
@@ -61,6 +74,7 @@ class AgentLoop:
                 raise OutOfRounds(f"no finish after {self.rounds} rounds")
             if time.monotonic() > deadline:
                 raise OutOfTime(f"no finish within {self.limits.max_seconds:g}s")
+            self.check_tokens()
             self.rounds += 1
             summary = self.step(messages)
             if summary is not None:
@@ -74,6 +88,7 @@ class AgentLoop:
             temperature=self.temperature,
             seed=self.seed,
         )
+        self.tokens += result.usage.total
         messages.append(
             ChatMessage(role="assistant", content=result.text, tool_calls=result.tool_calls)
         )
@@ -87,17 +102,30 @@ class AgentLoop:
             if finished is not None:  # every call gets an answer, even after `finish`
                 messages.append(ChatMessage.tool_result(call, "not run: finish was called"))
                 continue
+            span = self.tracer.open(f"tool {call.name}", "tool") if self.tracer else None
             try:
-                output = self.toolbox.call(call)
+                run = self.toolbox.run(call)
             except Finished as done:
                 finished = done.summary
                 messages.append(ChatMessage.tool_result(call, "finished"))
+                self._traced(span, call, "finished", done.summary)
                 continue
-            output = truncate_head_tail(output, TOOL_RESULT_TOKENS)
+            self._traced(span, call, run.outcome, run.output)
+            output = truncate_head_tail(run.output, TOOL_RESULT_TOKENS)
             messages.append(ChatMessage.tool_result(call, output))
             if self.should_stop():  # a safe point between tool calls
                 raise ShutdownRequested("a shutdown was requested")
         return finished
+
+    def check_tokens(self) -> None:
+        limit = self.limits.max_tokens
+        if limit is not None and self.tokens >= limit:
+            raise OutOfTokens(self.tokens, limit)
+
+    def _traced(self, span: OpenSpan | None, call: ToolCall, outcome: str, output: str) -> None:
+        if self.tracer is not None and span is not None:
+            arguments = describe_arguments(call.arguments)
+            self.tracer.tool_called(call.name, arguments, outcome, output, span)
 
     def fitted(self, messages: list[ChatMessage]) -> list[ChatMessage]:
         """The conversation cut to the role's context: old tool results and long tool-call

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from agent_worker.lint import compile_check
 from agent_worker.paths import PathRefused, check_gitignore_edit, check_writable, resolve
@@ -81,6 +81,12 @@ SPECS = {
 }
 
 
+@dataclass(frozen=True)
+class ToolRun:
+    output: str
+    outcome: Literal["ok", "error", "refused"] = "ok"
+
+
 class Finished(Exception):
     """The model called `finish`."""
 
@@ -117,21 +123,28 @@ class Toolbox:
 
     def call(self, call: ToolCall) -> str:
         """Run one tool call; the result (or the reason it was refused) as text."""
+        return self.run(call).output
+
+    def run(self, call: ToolCall) -> ToolRun:
+        """Run one tool call: its output for the model, and how it went (for the trace)."""
         if call.name not in self.tools:
-            return f"ERROR: there is no tool {call.name!r}; the tools are: {', '.join(self.tools)}"
+            listed = ", ".join(self.tools)
+            return ToolRun(
+                f"ERROR: there is no tool {call.name!r}; the tools are: {listed}", "error"
+            )
         handler: Callable[..., str] = getattr(self, f"_{call.name}")
         try:
-            return handler(**call.arguments)
+            return ToolRun(handler(**call.arguments))
         except Finished:
             raise
         except PathRefused as exc:
             self.on_event("refused", str(exc))
-            return f"REFUSED: {exc}"
+            return ToolRun(f"REFUSED: {exc}", "refused")
         except TypeError as exc:
-            return f"ERROR: bad arguments for {call.name}: {exc}"
+            return ToolRun(f"ERROR: bad arguments for {call.name}: {exc}", "error")
         except Exception as exc:  # a tool never takes the worker down: the model is told
             self.on_event("fail", f"{call.name}: {type(exc).__name__}: {exc}")
-            return f"ERROR: {call.name} failed: {type(exc).__name__}: {exc}"
+            return ToolRun(f"ERROR: {call.name} failed: {type(exc).__name__}: {exc}", "error")
 
     # --- read-only ---------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.text import Text
 
 from protocol.display import inert
+from protocol.liveline import LiveLine
+from protocol.llm.types import CallProgress
 
 STYLES = {
     "task": "bold cyan",
@@ -38,11 +40,19 @@ class View:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self.log.addHandler(handler)
         self.log.propagate = False
+        self.live = LiveLine(self.console)
 
     def event(self, kind: str, detail: str) -> None:
         detail = inert(detail)  # a model's text never drives the terminal
         line = Text(time.strftime("%H:%M:%S "), style="dim")
         line.append(f"{kind:<8}", style=STYLES.get(kind, "white"))
         line.append(detail)
-        self.console.print(line)
+        with self.live.paused():
+            self.console.print(line)
         self.log.info("%s %s", kind, detail)
+
+    def model_progress(self, progress: CallProgress) -> None:
+        """A model call as it runs: a live line in the pane, then a line that sums it up."""
+        finished = self.live.update(progress)
+        if finished:
+            self.event("model", finished)

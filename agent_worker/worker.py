@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from agent_worker.lint import compile_check, import_check
-from agent_worker.loop import AgentLoop, Limits, LoopStopped, ShutdownRequested
+from agent_worker.loop import AgentLoop, Limits, LoopStopped, OutOfTokens, ShutdownRequested
 from agent_worker.prompts import REPAIR_AFTER_CHECKS, REPORT_REQUEST, SYSTEM, task_prompt
 from agent_worker.tools import (
     ALL_TOOLS,
@@ -42,16 +42,19 @@ from protocol import (
     TaskStatus,
     TaskStore,
     TransitionConflict,
+    events,
     make_message,
 )
 from protocol.agents import MODEL_ROLE, AgentRecord, AgentRole
 from protocol.config import load_config
+from protocol.events import AgentChanged, BudgetReached
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
 from protocol.reports import ExplorationReport
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
 from protocol.tasks import TaskResult
 from protocol.team import read_team_or_backup
+from protocol.tracing import Tracer, new_trace_id
 from protocol.workspace_files import read_text_inside
 
 HEARTBEAT_SECONDS = 2.0
@@ -78,6 +81,8 @@ def failure_category(exc: Exception) -> ErrorCategory:
     carried to the coordinator as a field (never as words it has to match)."""
     if isinstance(exc, ShutdownRequested):
         return ErrorCategory.STOPPED
+    if isinstance(exc, OutOfTokens):
+        return ErrorCategory.BUDGET
     if isinstance(exc, ChecksFailed):
         return ErrorCategory.LINT
     if isinstance(exc, ServerUnreachable):
@@ -120,6 +125,7 @@ class Worker:
             name=self.name, role=self.role, pid=os.getpid(), pane=os.environ.get("TMUX_PANE")
         )
         self.receiver: Receiver | None = None
+        self.config = load_config(self.layout.config_toml)
         self.tasks_done = 0
         self.unfinished: list[str] = []
         self._signals = 0
@@ -173,10 +179,18 @@ class Worker:
 
     def _set_state(self, state: str, task: int | None = None, detail: str = "") -> None:
         with self._record_lock:
+            changed = (self.record.state, self.record.current_task) != (state, task)
             self.record = self.record.model_copy(
                 update={"state": state, "current_task": task, "detail": detail}
             )
         self._write_record()
+        if changed:
+            events.emit(
+                self.layout.events_jsonl,
+                AgentChanged(
+                    name=self.name, state=state, role=self.role, pid=os.getpid(), task_id=task
+                ),
+            )
 
     def _write_record(self) -> None:
         with self._record_lock:
@@ -261,13 +275,20 @@ class Worker:
         self._set_state("working", task_id, assignment.title)
         self.view.event("task", f"{task_id}: {assignment.title} [{', '.join(assignment.files)}]")
         self._progress(task_id, "started", f"attempt {assignment.attempt}")
+        tracer = self._tracer(assignment)
+        span = tracer.open(f"task {task_id} attempt {assignment.attempt}", "task",
+                           task_id=task_id, attempt=assignment.attempt)  # fmt: skip
+        tracer = tracer.child(span.span_id, task_id=task_id, attempt=assignment.attempt)
         try:
-            summary, files, checks, result = self._attempt(assignment)
+            summary, files, checks, result = self._attempt(assignment, tracer)
         except (LoopStopped, ModelError) as exc:
+            tracer.close(span, failure_category(exc).value)
             self._fail(assignment, exc, message_id)
         except Exception as exc:  # a bug of ours: report it, keep the worker alive
+            tracer.close(span, ErrorCategory.CRASH.value)
             self._fail(assignment, exc, message_id, category=ErrorCategory.CRASH)
         else:
+            tracer.close(span, "done")
             if self._move(assignment, TaskStatus.DONE, summary, result):
                 self._send(
                     self._completion(assignment, files, summary, checks),
@@ -336,10 +357,25 @@ class Worker:
             )
             self.view.event("info", f"task {task.id}: completion sent again after a restart")
 
+    def _tracer(self, assignment: TaskAssignment) -> Tracer:
+        """This attempt's place in the team run's trace (its own trace when the assignment
+        names none, as a hand-sent one does)."""
+        trace = assignment.trace
+        return Tracer(
+            self.layout.root,
+            trace.trace_id if trace else new_trace_id(),
+            self.name,
+            trace.parent_id if trace else None,
+            store_limit_bytes=self.config.team.trace_store_mb * 1024 * 1024,
+        )
+
     def _attempt(
-        self, assignment: TaskAssignment
+        self, assignment: TaskAssignment, tracer: Tracer
     ) -> tuple[str, list[str], list[FileCheck], TaskResult]:
-        client = ModelClient(load_config(self.layout.config_toml), MODEL_ROLE[self.role])
+        self.config = load_config(self.layout.config_toml)
+        client = ModelClient(
+            self.config, MODEL_ROLE[self.role], tracer=tracer, on_progress=self.view.model_progress
+        )
         toolbox = self._toolbox(assignment)
         loop = AgentLoop(
             client,
@@ -347,6 +383,7 @@ class Worker:
             self.limits,
             should_stop=self._shutdown_pending,
             on_event=self.view.event,
+            tracer=tracer,
         )
         budget = client.route.context_window // 3
         messages = [
@@ -369,6 +406,7 @@ class Worker:
                 raise ChecksFailed(bad, checks)
             result = TaskResult(summary=summary, files=toolbox.written)
             if self.role == "explorer":
+                loop.check_tokens()
                 messages.append(ChatMessage.user(REPORT_REQUEST))
                 report = client.chat(loop.fitted(messages), schema=ExplorationReport).parsed
                 if isinstance(report, ExplorationReport):
@@ -429,6 +467,13 @@ class Worker:
             category = failure_category(exc)
         if isinstance(exc, ShutdownRequested):
             self.unfinished.append(f"task {assignment.task_id}")
+        if isinstance(exc, OutOfTokens):
+            events.emit(
+                self.layout.events_jsonl,
+                BudgetReached(
+                    scope="task", limit=exc.limit, used=exc.used, task_id=assignment.task_id
+                ),
+            )
         message = str(exc) or type(exc).__name__
         self.view.event("fail", f"task {assignment.task_id}: {message}")
         tail = exc.details if isinstance(exc, ChecksFailed) else ""

@@ -14,7 +14,15 @@ from pathlib import Path
 from coordinator.registration import SpawnFailed
 from coordinator.run import Coordinator
 from coordinator.runners import Runner, SubprocessRunner, TmuxRunner
-from protocol import Layout, NotATeamWorkspace, TeamFileError, TeamInfo, TeamStatus
+from protocol import (
+    COORDINATOR,
+    Layout,
+    NotATeamWorkspace,
+    TeamFileError,
+    TeamInfo,
+    TeamStatus,
+    events,
+)
 from protocol.config import ConfigError, load_config
 from protocol.runlock import coordinator_lock, read_holder, take
 from protocol.team import damage_advice, update_team
@@ -41,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runner", choices=["tmux", "subprocess"], default="tmux")
     parser.add_argument("--max-rounds", type=int, default=None, help="per task, for workers")
     parser.add_argument("--max-seconds", type=float, default=None, help="per task attempt")
+    parser.add_argument("--max-tokens", type=int, default=None, help="for the whole team run")
     options = parser.parse_args(argv)
+    events.set_process_agent(COORDINATOR)
     try:
         layout = Layout.of(options.workspace).require()
     except NotATeamWorkspace as exc:
@@ -78,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         options.max_iterations or settings.max_iterations,
         # Into a log file (--detach, --wait): the pane's lines are in the log already.
         echo=sys.stdout.isatty(),
+        max_tokens=options.max_tokens or settings.max_tokens,
     )
     coordinator.register("starting")  # the lock is ours: say whose it is
     # The first Ctrl-C or SIGTERM stops at the next safe point; a second one at once.

@@ -21,9 +21,12 @@ from protocol import (
     TaskStatus,
     TaskStore,
     TransitionConflict,
+    events,
     make_message,
 )
 from protocol.agents import AgentRole, is_running, read_agents
+from protocol.events import AgentChanged
+from protocol.messages import TraceRef
 
 S = TaskStatus
 
@@ -44,6 +47,7 @@ class Build:
     max_ticks: int | None = None  # a bound for tests: `TicksExhausted` after that many looks
     spawned: dict[str, AgentRole] = field(default_factory=dict)
     heartbeats: HeartbeatWatch = field(default_factory=HeartbeatWatch)
+    trace: TraceRef | None = None  # where the workers' task spans hang (the iteration)
 
     def run(self, scope: set[int]) -> None:
         ticks = 0
@@ -71,6 +75,8 @@ class Build:
             who = failure.owner or "nobody (the task had no owner)"
             if self._move(failure.task_id, failure.status, S.FAILED, f"{who} died", failure.owner):
                 self.say("fail", f"{who} died working on task {failure.task_id}")
+                if failure.owner:
+                    self._died(failure.owner, failure.task_id)
         for task_id in step.retry:
             self._move(task_id, S.FAILED, S.READY, "retry")
         for abandon in step.abandon:
@@ -103,6 +109,13 @@ class Build:
             self.say("fail", f"{record.name} stopped heartbeating: ending it")
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(record.pid, signal.SIGKILL)
+            self._died(record.name, record.current_task)
+
+    def _died(self, name: str, task_id: int | None) -> None:
+        events.emit(
+            self.store.layout.events_jsonl,
+            AgentChanged(name=name, state="dead", role=self.spawned.get(name, ""), task_id=task_id),
+        )
 
     def _start_workers(self, tasks: list[Task]) -> None:
         """Start the missing workers of a batch all at once, then wait for each: a spawn
@@ -125,7 +138,7 @@ class Build:
             claimed = self.store.claim(task.id, name)
         except TransitionConflict:
             return
-        assignment = claimed.assignment()
+        assignment = claimed.assignment(self.trace)
         self.mailbox.send(
             make_message(assignment, team=self.team_id, sender=COORDINATOR, recipient=name)
         )

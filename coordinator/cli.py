@@ -511,6 +511,7 @@ def _launch(
             started=start_lock.release,
             max_rounds=options.max_rounds,
             max_seconds=options.max_seconds,
+            max_tokens=options.max_tokens,
         )
     except UpError as exc:
         with contextlib.suppress(TeamFileError, OSError):
@@ -533,6 +534,7 @@ class LaunchOptions:
     max_iterations: int | None = None
     max_rounds: int | None = None
     max_seconds: float | None = None
+    max_tokens: int | None = None
 
 
 def _check_config(directory: Path) -> Config:
@@ -622,6 +624,15 @@ def launch_options(command: Callable[..., None]) -> Callable[..., None]:
             help=f"Seconds an agent gets per task attempt [default: {DEFAULTS.max_seconds:g}].",
         ),
         click.option(
+            "--max-tokens",
+            default=None,
+            type=click.IntRange(min=1),
+            envvar="TEAM_MAX_TOKENS",
+            help="Tokens (prompt + completion, all agents) the team may spend; reached, it "
+            "stops with that reason [default: no limit, or [team] max_tokens]. A cap per "
+            "task attempt is [team] task_max_tokens in the config.",
+        ),
+        click.option(
             "--runner",
             type=click.Choice(["tmux", "subprocess"]),
             default="tmux",
@@ -653,6 +664,7 @@ def _options(given: dict[str, Any]) -> LaunchOptions:
         max_iterations=given["max_iterations"],
         max_rounds=given["max_rounds"],
         max_seconds=given["max_seconds"],
+        max_tokens=given["max_tokens"],
     )
 
 

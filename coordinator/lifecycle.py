@@ -159,7 +159,7 @@ def _release_tasks(layout: Layout, say: Callable[[str], None]) -> None:
 
 def archive_finished_run(layout: Layout) -> str | None:
     """Before a new task in the same workspace: move everything of the last run (plan, tasks,
-    memory, snapshots, inboxes, agents' records, logs) into `.agents/history/<time>/`, so
+    memory, snapshots, inboxes, agents' records, logs, events and traces) into `.agents/history/<time>/`, so
     that nothing of it is handled again. Returns where, or None if there was nothing."""
     if not layout.plan_json.exists() and not any(_task_files(layout)):
         return None
@@ -173,6 +173,8 @@ def archive_finished_run(layout: Layout) -> str | None:
             layout.inboxes_dir,
             layout.agents_dir,
             layout.logs_dir,
+            layout.events_jsonl,
+            layout.traces_dir,
         )
         if p.exists()
     ]

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.text import Text
 
 from protocol.display import inert
+from protocol.liveline import LiveLine
+from protocol.llm.types import CallProgress
 
 STYLES = {"fail": "bold red", "done": "bold green", "check": "green", "task": "cyan"}
 
@@ -22,6 +24,9 @@ class Pane:
     # With the subprocess runner the pane's output is the log itself: print once.
     echo: bool = True
 
+    def __post_init__(self) -> None:
+        self.live = LiveLine(self.console, tty=None if self.echo else False)
+
     def say(self, kind: str, text: str) -> None:
         text = inert(text)  # models' and messages' text never drives the terminal
         stamp = time.strftime("%H:%M:%S ")
@@ -29,8 +34,15 @@ class Pane:
             line = Text(stamp, style="dim")
             line.append(f"{kind:<6} ", style=STYLES.get(kind, "white"))
             line.append(text)
-            with contextlib.suppress(OSError):  # a closed pane must not stop the coordinator
+            # A closed pane must not stop the coordinator.
+            with contextlib.suppress(OSError), self.live.paused():
                 self.console.print(line)
         # The pane may close; `team logs coordinator` reads this.
         with contextlib.suppress(OSError), self.log.open("a") as log:
             log.write(f"{stamp}{kind:<6} {text}\n")
+
+    def model_progress(self, progress: CallProgress) -> None:
+        """A planning or RCA call as it runs: a live line in the pane; its end in the log."""
+        finished = self.live.update(progress)
+        if finished:
+            self.say("model", finished)

@@ -32,9 +32,10 @@ from coordinator.rca import evidence, fix_tasks, rca_messages
 from coordinator.registration import SpawnFailed
 from coordinator.runners import Runner
 from coordinator.stuck import fingerprint
+from coordinator.usage import TokenTally
 from coordinator.validate import report as problems_report
 from coordinator.validate import task_problems
-from coordinator.verify import Verification, verify
+from coordinator.verify import Verification, assertion_lines, verify
 from protocol import (
     COORDINATOR,
     Completion,
@@ -55,17 +56,20 @@ from protocol import (
     TeamStatus,
     UnknownRecipient,
     atomic_write_json,
+    events,
     make_message,
 )
 from protocol.agents import MODEL_ROLE, AgentRecord, AgentState, is_running, read_agents
 from protocol.config import TeamSettings, load_config
+from protocol.events import AgentChanged, BudgetReached, CriterionChecked, VerifyStepRan
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
-from protocol.messages import utc_now
+from protocol.messages import TraceRef, utc_now
 from protocol.plan import Plan
 from protocol.reports import ExplorationReport, RcaReport
 from protocol.roles import Role
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
 from protocol.team import TeamFileError, update_team
+from protocol.tracing import OpenSpan, Tracer, new_trace_id
 
 S = TaskStatus
 HEARTBEAT_SECONDS = 2.0
@@ -83,6 +87,7 @@ class Coordinator:
     console: Console = field(default_factory=lambda: Console(markup=False, highlight=False))
     # False when the output goes to the log file anyway (`--detach`, `--wait`): said once.
     echo: bool = True
+    max_tokens: int | None = None  # the team's token budget (all agents), None: no limit
 
     def __post_init__(self) -> None:
         self.team = TeamInfo.read(self.layout.team_json)
@@ -99,6 +104,16 @@ class Coordinator:
         self.stop_grace = WORKER_GRACE  # how long the workers get to stop at the end
         self.started_at: datetime = utc_now()
         self._exiting = threading.Event()
+        self._state: AgentState | None = None
+        # This run's trace: the run's span, under it each iteration, the planning and the
+        # root-cause analysis; the workers' task spans hang under the iteration's.
+        self.tracer = Tracer(
+            self.layout.root,
+            new_trace_id(),
+            COORDINATOR,
+            store_limit_bytes=self.config.team.trace_store_mb * 1024 * 1024,
+        )
+        self.spent = TokenTally(self.layout.events_jsonl)
         self.build = Build(
             self.store,
             self.runner,
@@ -121,11 +136,17 @@ class Coordinator:
         if not self.sandbox.confined:
             self.say("fail", UNCONFINED_NOTICE)
         threading.Thread(target=self._heartbeat, daemon=True).start()
+        self._update(trace_id=self.tracer.trace_id)
+        run = self.tracer.open("run", "run", task=self.team.task[:200])
+        self.tracer = self.tracer.child(run.span_id)
+        code = 1
         try:
             with Receiver(self.layout, self.team.id, COORDINATOR, self._on_message) as receiver:
                 self.receiver = receiver
-                return self._run()
+                code = self._run()
+                return code
         finally:
+            self.tracer.close(run, self.team.status.value if code == 0 else "failed")
             self._exiting.set()
             self.register("stopped")
 
@@ -167,6 +188,12 @@ class Coordinator:
             state=state,
             started_at=self.started_at,
         ).write(self.layout)
+        if state != self._state:
+            self._state = state
+            events.emit(
+                self.layout.events_jsonl,
+                AgentChanged(name=COORDINATOR, state=state, role="coordinator", pid=os.getpid()),
+            )
 
     def _heartbeat(self) -> None:
         while not self._exiting.wait(HEARTBEAT_SECONDS):
@@ -186,45 +213,65 @@ class Coordinator:
         }
         snapshot_files: list[str] = []
         for iteration in range(max(self.team.iteration, 1), self.max_iterations + 1):
-            self._set(TeamStatus.BUILDING, iteration=iteration)
-            self.say("info", f"iteration {iteration}: building {len(current)} tasks")
-            self.build.run(current)
-            self._set(TeamStatus.VERIFYING)
-            result = verify(self.layout.workspace, plan.dod, sandbox=self.sandbox)
-            before = self._results_of(iteration - 1)
-            if snapshot_files and rollback.regressed(before, result):
-                result = rollback.roll_back(
-                    self.layout,
-                    result,
-                    before,
-                    iteration - 1,
-                    snapshot_files,
-                    lambda: verify(self.layout.workspace, plan.dod, sandbox=self.sandbox),
-                    self.say,
+            with self.tracer.span(f"iteration {iteration}", "iteration", iteration=iteration) as it:
+                current, snapshot_files, done = self._iteration(
+                    plan, iteration, current, snapshot_files, it
                 )
-            self._commit(f"agent-team iteration {iteration}")
-            failing = [c.id for c in result.criteria if not c.passed]
-            self._report(result)
-            self._remember(iteration, result, failing)
-            verdict = after_verification(
-                result.passed and bool(result.criteria),
-                failing,
-                result.failures(),
-                self.memory.fingerprints(),
-                iteration,
-                self.max_iterations,
-            )
-            if verdict == "":
+            if done:
                 return
-            if verdict is not None:
-                raise TeamFailed(verdict)
-            keep = rollback.files_to_keep(result, plan, self.store.all())
-            snapshot_files = snapshots.take(self.layout, iteration, keep)
-            current = self._fix(result)
         raise TeamFailed(
             f"iteration {self.team.iteration} is past --max-iterations "
             f"{self.max_iterations}: resume with a higher --max-iterations"
         )
+
+    def _iteration(
+        self,
+        plan: Plan,
+        iteration: int,
+        current: set[int],
+        snapshot_files: list[str],
+        span: OpenSpan,
+    ) -> tuple[set[int], list[str], bool]:
+        """One build-verify-fix round: the next round's tasks and snapshot, or done."""
+        self._set(TeamStatus.BUILDING, iteration=iteration)
+        self.say("info", f"iteration {iteration}: building {len(current)} tasks")
+        self.build.trace = TraceRef(trace_id=self.tracer.trace_id, parent_id=span.span_id)
+        self.build.run(current)
+        self._set(TeamStatus.VERIFYING)
+        with self.tracer.child(span.span_id).span("verify", "verify"):
+            result = self._verify(plan)
+        before = self._results_of(iteration - 1)
+        if snapshot_files and rollback.regressed(before, result):
+            result = rollback.roll_back(
+                self.layout,
+                result,
+                before,
+                iteration - 1,
+                snapshot_files,
+                lambda: self._verify(plan),
+                self.say,
+            )
+        self._commit(f"agent-team iteration {iteration}")
+        failing = [c.id for c in result.criteria if not c.passed]
+        self._report(result)
+        self._remember(iteration, result, failing)
+        verdict = after_verification(
+            result.passed and bool(result.criteria),
+            failing,
+            result.failures(),
+            self.memory.fingerprints(),
+            iteration,
+            self.max_iterations,
+        )
+        if verdict == "":
+            return current, snapshot_files, True
+        if verdict is not None:
+            raise TeamFailed(verdict)
+        keep = rollback.files_to_keep(result, plan, self.store.all())
+        snapshot_files = snapshots.take(self.layout, iteration, keep)
+        with self.tracer.child(span.span_id).span("root-cause analysis", "rca") as rca:
+            current = self._fix(result, rca)
+        return current, snapshot_files, False
 
     def _results_of(self, iteration: int) -> dict[str, bool]:
         return next((i.dod for i in self.memory.iterations if i.iteration == iteration), {})
@@ -259,14 +306,15 @@ class Coordinator:
         report = self._explore()
         self._set(TeamStatus.PLANNING)
         self.say("info", "planning")
+        with self.tracer.span("planning", "planning") as planning:
 
-        def ask(messages: list[ChatMessage]) -> Plan:
-            plan = self._ask("plan", messages, Plan)
-            assert isinstance(plan, Plan)
-            return plan
+            def ask(messages: list[ChatMessage]) -> Plan:
+                plan = self._ask("plan", messages, Plan, planning)
+                assert isinstance(plan, Plan)
+                return plan
 
-        messages = plan_messages(self.team.task, report)
-        plan, tasks = buildable_plan(messages, ask, self.store.next_id(), self.say)
+            messages = plan_messages(self.team.task, report)
+            plan, tasks = buildable_plan(messages, ask, self.store.next_id(), self.say)
         self.store.add(tasks)  # the tasks first: a plan on disk means its tasks are too
         atomic_write_json(self.layout.plan_json, plan)
         self.say("info", f"plan: {len(tasks)} tasks, {len(plan.dod)} criteria")
@@ -305,7 +353,9 @@ class Coordinator:
                 module="explore",
             )
             self.store.add([explore])
-        self.build.run({explore.id})
+        with self.tracer.span("explore", "explore") as span:
+            self.build.trace = TraceRef(trace_id=self.tracer.trace_id, parent_id=span.span_id)
+            self.build.run({explore.id})
         task = self.store.get(explore.id)
         return task.result.report if task.status == S.DONE and task.result else None
 
@@ -339,8 +389,25 @@ class Coordinator:
         if self.stop_reason:
             raise TeamStopped(self.stop_reason)
         self._keep_team_file()
+        self._check_budget()
         if self.model_down:
             self._wait_for_model()
+
+    def _check_budget(self) -> None:
+        """The team's token budget: every agent's model calls, as the servers counted them
+        (read from the event log, which the workers append to)."""
+        if self.max_tokens is None:
+            return
+        used = self.spent.total()
+        if used >= self.max_tokens:
+            events.emit(
+                self.layout.events_jsonl,
+                BudgetReached(scope="team", limit=self.max_tokens, used=used),
+            )
+            raise TeamFailed(
+                f"the team's token budget of {self.max_tokens} is spent ({used} tokens): "
+                "raise it with `team resume --max-tokens N` to carry on"
+            )
 
     def _keep_team_file(self) -> None:
         """A worker reads team.json as it starts, and one started while the file is gone dies
@@ -371,11 +438,21 @@ class Coordinator:
         self._set(self.team.status, "the model server is back")
         self.say("info", "the model server is back")
 
-    def _ask(self, role: Role, messages: list[ChatMessage], schema: type[BaseModel]) -> BaseModel:
+    def _ask(
+        self,
+        role: Role,
+        messages: list[ChatMessage],
+        schema: type[BaseModel],
+        parent: OpenSpan,
+    ) -> BaseModel:
         """A structured answer from the plan/RCA model, waiting out an unreachable server."""
+        self._check_budget()
+        tracer = self.tracer.child(parent.span_id)
         while True:
             try:
-                with ModelClient(self.config, role) as client:
+                with ModelClient(
+                    self.config, role, tracer=tracer, on_progress=self.pane.model_progress
+                ) as client:
                     parsed = client.chat(messages, schema=schema).parsed
                     assert isinstance(parsed, schema)
                     return parsed
@@ -384,25 +461,59 @@ class Coordinator:
                 self.model_down_role = role
                 self._wait_for_model()
 
+    # --- verification ---------------------------------------------------------------------------
+
+    def _verify(self, plan: Plan) -> Verification:
+        """Verify, saying each step as it starts; each result goes to the event log."""
+        iteration = self.team.iteration
+        result = verify(
+            self.layout.workspace,
+            plan.dod,
+            sandbox=self.sandbox,
+            on_step=lambda name: self.say("run", f"verifying: {name}"),
+        )
+        log = self.layout.events_jsonl
+        for step in result.steps:
+            detail = "\n".join(assertion_lines(step.output)) if not step.passed else ""
+            events.emit(
+                log,
+                VerifyStepRan(
+                    name=step.name, passed=step.passed, detail=detail[:500], iteration=iteration
+                ),
+            )
+        for criterion in result.criteria:
+            events.emit(
+                log,
+                CriterionChecked(
+                    id=criterion.id,
+                    passed=criterion.passed,
+                    detail=events.short(criterion.detail, 300),
+                    iteration=iteration,
+                ),
+            )
+        return result
+
     # --- after verification ------------------------------------------------------------------
 
     def _report(self, result: Verification) -> None:
         for step in result.steps:
             ok = "ok" if step.passed else "failed"
             self.say("check" if step.passed else "fail", f"{step.name}: {ok}")
+            for line in [] if step.passed else assertion_lines(step.output):
+                self.say("fail", f"  {line[:200]}")
         for criterion in result.criteria:
             self.say(
                 "check" if criterion.passed else "fail", f"{criterion.id}: {criterion.detail[:160]}"
             )
 
-    def _fix(self, result: Verification) -> set[int]:
+    def _fix(self, result: Verification, span: OpenSpan) -> set[int]:
         self._set(TeamStatus.VERIFYING, "root-cause analysis")
         tasks = self.store.all()
         budget = self.config.route("rca").context_window // 2
         text = evidence(self.layout.workspace, result, tasks, budget, self.team.repository)
         passing = [c.id for c in result.criteria if c.passed]
         messages = rca_messages(self.team.task, text, passing, self.memory.render())
-        report = self._ask("rca", messages, RcaReport)
+        report = self._ask("rca", messages, RcaReport, span)
         assert isinstance(report, RcaReport)
         self.say("info", f"root cause: {report.root_cause}")
         entry = self.memory.iterations[-1]

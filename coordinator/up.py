@@ -76,6 +76,7 @@ def coordinator_command(
     runner: str,
     max_rounds: int | None = None,
     max_seconds: float | None = None,
+    max_tokens: int | None = None,
 ) -> list[str]:
     """`python -m coordinator ...`; what is left out comes from the config's `[team]`."""
     command = [
@@ -93,6 +94,7 @@ def coordinator_command(
         ("--max-iterations", max_iterations),
         ("--max-rounds", max_rounds),
         ("--max-seconds", max_seconds),
+        ("--max-tokens", max_tokens),
     ):
         if value is not None:
             command += [option, f"{value:g}" if isinstance(value, float) else str(value)]
@@ -484,6 +486,7 @@ def launch(
     started: Callable[[], None] = lambda: None,
     max_rounds: int | None = None,
     max_seconds: float | None = None,
+    max_tokens: int | None = None,
 ) -> int:
     """Start the coordinator; attach (tmux, on a terminal), return, or wait. `started` is
     called once the coordinator holds the workspace (the caller's start lock can go). The
@@ -494,7 +497,13 @@ def launch(
     if unconfined:
         say(UNCONFINED_NOTICE)
     command = coordinator_command(
-        team.layout.workspace, workers, max_iterations, runner, max_rounds, max_seconds
+        team.layout.workspace,
+        workers,
+        max_iterations,
+        runner,
+        max_rounds,
+        max_seconds,
+        max_tokens,
     )
     # The directory the user named: every command finds the team from it.
     here = info.repository.user_dir if info.repository else team.layout.workspace

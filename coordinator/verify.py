@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -235,20 +236,45 @@ def verify(
     *,
     sandbox: Sandbox | None = None,
     timeout: float = 300.0,
+    on_step: Callable[[str], None] = lambda name: None,
 ) -> Verification:
     """Verify `workspace` against `dod`; the models' code runs under `sandbox` (confined in
-    the workspace unless the user chose --no-sandbox)."""
+    the workspace unless the user chose --no-sandbox). `on_step` hears each step's name as
+    it starts: verification can take minutes, and a pane must show which part runs."""
     result = Verification()
+    on_step("compile")
     compiled = compile_all(workspace)
     result.steps.append(compiled)
     if not compiled.passed:  # fail fast: nothing else means anything
         return result
     runner = Runner(sandbox or Sandbox(workspace), timeout)
+    steps: tuple[tuple[str, Callable[[], list[Step | None]]], ...] = (
+        ("install", lambda: [runner.install()]),
+        ("npm", lambda: list(runner.npm())),
+        ("tests", lambda: [runner.tests()]),
+    )
     try:
-        for step in (runner.install(), *runner.npm(), runner.tests()):
-            if step is not None:
-                result.steps.append(step)
-        result.criteria = [runner.criterion(c) for c in dod]
+        for name, run in steps:
+            if name == "install" and python_install(workspace) is None:
+                continue
+            if name == "npm" and not (workspace / "package.json").is_file():
+                continue
+            on_step(name)
+            result.steps += [step for step in run() if step is not None]
+        for criterion in dod:
+            on_step(f"criterion {criterion.id}")
+            result.criteria.append(runner.criterion(criterion))
     except SandboxUnavailable as exc:  # nothing of the models' runs unconfined by accident
         result.steps.append(Step("sandbox", False, str(exc)))
     return result
+
+
+def assertion_lines(output: str, limit: int = 6) -> list[str]:
+    """What a failing pytest run says went wrong: its `E ` lines and the failing test ids,
+    so a pane shows the assertion, not just `F [100%]`."""
+    picked = [
+        line.rstrip()
+        for line in output.splitlines()
+        if line.startswith(("E ", "FAILED ", "ERROR ")) or line.lstrip().startswith("Error:")
+    ]
+    return picked[:limit]

@@ -51,6 +51,11 @@ class TaskChanged(_Event):
     by: str = ""
     note: str = ""
     costs_attempt: bool = True
+    # Set when the task is created: what it is, so a view of the log needs no task file.
+    title: str = ""
+    module: str = ""
+    role: str = ""
+    depends_on: list[int] = Field(default_factory=list)
 
 
 class AgentChanged(_Event):

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from protocol import events
 from protocol.atomic import fsync_dir, move_file, write_temp
+from protocol.events import MessageEvent
 from protocol.layout import InboxPaths, Layout
 from protocol.locks import ProcessLock
 from protocol.messages import Message
@@ -178,6 +180,16 @@ class Mailbox:
             raise
         if self.fsync:
             fsync_dir(inbox.new)
+        events.emit(
+            self.layout.events_jsonl,
+            MessageEvent(
+                action="sent",
+                id=message.id,
+                type=message.type,
+                sender=message.sender,
+                recipient=message.recipient,
+            ),
+        )
         return Delivered(target, seq)
 
 

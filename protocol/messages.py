@@ -56,6 +56,13 @@ class FileEdit(_Model):
     details: str
 
 
+class TraceRef(_Model):
+    """Where a worker's spans hang in the team run's trace (DESIGN §3)."""
+
+    trace_id: str = Field(pattern=r"^[0-9a-f]{1,32}$")
+    parent_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{1,32}$")
+
+
 class TaskAssignment(_Model):
     task_id: TaskId
     attempt: int = Field(ge=1)
@@ -66,6 +73,7 @@ class TaskAssignment(_Model):
     context: list[FileEdit] = Field(
         default_factory=list, description="the RCA's concrete edits, on retries"
     )
+    trace: TraceRef | None = None
 
 
 class ProgressUpdate(_Model):
@@ -97,6 +105,7 @@ class ErrorCategory(StrEnum):
     TOOL = "tool"
     LINT = "lint"
     TIMEOUT = "timeout"
+    BUDGET = "budget"  # the task's token cap (team.task_max_tokens) was reached
     PROTOCOL = "protocol"
     CRASH = "crash"
     OTHER = "other"

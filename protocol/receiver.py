@@ -24,7 +24,9 @@ from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHa
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from protocol import events
 from protocol.atomic import move_file
+from protocol.events import MessageEvent
 from protocol.layout import Layout
 from protocol.locks import HeldLock, ProcessLock, try_lock
 from protocol.mailbox import (
@@ -95,6 +97,7 @@ class Receiver:
         watch: bool = True,
     ) -> None:
         self.agent = agent
+        self.layout = layout
         self.inbox = create_inbox(layout, agent)
         self._mailbox = Mailbox(layout, team, fsync=False)
         self._team = team
@@ -290,6 +293,16 @@ class Receiver:
             raise
         move_file(path, self.inbox.cur / file_name)  # the commit: in cur/ means handled
         self._handled[message.id] = file_name
+        events.emit(
+            self.layout.events_jsonl,
+            MessageEvent(
+                action="handled",
+                id=message.id,
+                type=message.type,
+                sender=message.sender,
+                recipient=message.recipient,
+            ),
+        )
         return True
 
     # --- reading and quarantine ----------------------------------------------------------

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.messages import AgentName, FileEdit, TaskAssignment, TaskId, utc_now
+from protocol.messages import AgentName, FileEdit, TaskAssignment, TaskId, TraceRef, utc_now
 from protocol.reports import ExplorationReport
 
 
@@ -85,9 +85,10 @@ class Task(BaseModel):
     history: list[TaskEvent] = Field(default_factory=list)
     result: TaskResult | None = None
 
-    def assignment(self) -> TaskAssignment:
+    def assignment(self, trace: TraceRef | None = None) -> TaskAssignment:
         """The message that hands this task, at its current attempt, to its worker."""
         return TaskAssignment(
+            trace=trace,
             task_id=self.id,
             attempt=self.attempt,
             title=self.title,

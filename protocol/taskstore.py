@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from protocol import events
 from protocol.atomic import atomic_write_json
+from protocol.events import TaskChanged
 from protocol.layout import Layout
 from protocol.locks import file_lock
 from protocol.tasks import (
@@ -152,6 +154,7 @@ class TaskStore:
                         result=None,
                     )
                     self._write(task)
+                    self._changed(task, event, created=True)
                     written.append(task)
             return sorted(written, key=lambda t: t.id)
 
@@ -222,7 +225,30 @@ class TaskStore:
         update["history"] = [*task.history, event]
         moved = _validated(task, **update)
         self._write(moved)
+        self._changed(moved, event)
         return moved
+
+    def _changed(self, task: Task, event: TaskEvent, created: bool = False) -> None:
+        # A new task's event names it, so a view of the log needs no task file.
+        named: dict[str, Any] = (
+            {"title": task.title, "module": task.module, "role": task.role,
+             "depends_on": task.depends_on}
+            if created
+            else {}
+        )  # fmt: skip
+        events.emit(
+            self.layout.events_jsonl,
+            TaskChanged(
+                **named,
+                task_id=task.id,
+                status=task.status.value,
+                attempt=task.attempt,
+                owner=task.owner,
+                by=event.by,
+                note=events.short(event.note, 300),
+                costs_attempt=event.costs_attempt,
+            ),
+        )
 
     def claim(self, task_id: int, owner: str) -> Task:
         """`ready -> assigned` with `owner`; raises `TransitionConflict` when already taken."""

@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from protocol import events
 from protocol.atomic import atomic_write_json
+from protocol.events import TeamChanged
 from protocol.locks import file_lock
 from protocol.messages import AgentName, utc_now
 
@@ -106,6 +108,7 @@ class TeamInfo(BaseModel):
     unconfined: bool = False
     repository: TeamRepository | None = None
     created_at: datetime = Field(default_factory=utc_now)
+    trace_id: str = ""  # the running (or last) coordinator's trace: traces/<trace_id>.jsonl
 
     @classmethod
     def read(cls, path: Path) -> TeamInfo:
@@ -174,7 +177,20 @@ def modify_team(
             info = fallback
         updated = TeamInfo.model_validate({**info.model_dump(), **change(info)})
         updated._write_both(path)
-        return updated
+    if (updated.status, updated.detail, updated.iteration) != (
+        info.status,
+        info.detail,
+        info.iteration,
+    ):
+        events.emit(
+            path.parent / "events.jsonl",
+            TeamChanged(
+                status=updated.status.value,
+                detail=events.short(updated.detail, 300),
+                iteration=updated.iteration,
+            ),
+        )
+    return updated
 
 
 def damage_advice(path: Path, error: TeamFileError) -> str:
