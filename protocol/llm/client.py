@@ -3,7 +3,8 @@ seed)` returns text, tool calls, the parsed object, token counts and timing.
 
 The happy path is `_exchange` once; the failure modes are the named errors of errors.py, raised
 from one place each: retries with backoff for connection errors, 429 and 5xx; never for other
-4xx; one repair round for an answer that does not fit its schema.
+4xx; one repair round for an answer that does not fit its schema. Ollama and OpenAI-compatible
+answers stream when the transport can (stream.py decodes them), so progress shows as they come.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from protocol.llm.errors import (
     ServerUnreachable,
     TruncatedAnswer,
 )
+from protocol.llm.stream import STREAMED_APIS, StreamCut, StreamDecoder, StreamError, is_stream
 from protocol.llm.toolcalls import extract_json, recover_tool_calls, strip_think
 from protocol.llm.transport import (
     ConnectFailed,
@@ -41,6 +43,8 @@ from protocol.llm.transport import (
     ReadTimedOut,
     RecordingTransport,
     ReplayTransport,
+    StreamingTransport,
+    StreamResponse,
     Transport,
     UnusableURL,
 )
@@ -64,6 +68,8 @@ and nothing else. The tools, as JSON:
 {tools}"""
 REPAIR_PROMPT = """Your answer could not be used: {error}
 Answer again with only a JSON object that matches the required schema, no other text."""
+PROGRESS_EVERY = 0.2  # seconds between two progress reports of a streaming answer
+PROGRESS_TAIL = 2000  # characters of the text so far that a progress report carries
 
 
 def _how_to_start(provider: str, url: str) -> str:
@@ -130,6 +136,7 @@ class ModelClient:
         self._answer: Reply | None = None
         self._spent = Usage()
         self._streamed = False
+        self._started = time.monotonic()
 
     def close(self) -> None:
         """Close the HTTP connections (a no-op for cassettes)."""
@@ -183,6 +190,7 @@ class ModelClient:
             else None
         )
         self._spent, self._sent, self._answer = Usage(), None, None
+        self._streamed, self._started = False, started
         self._progress("start", started)
         try:
             result = self._chat(messages, tools, schema, temperature, seed, started)
@@ -318,16 +326,13 @@ class ModelClient:
             max_answer_tokens=self.route.max_answer_tokens,
             keep_alive=self.config.providers.keep_alive if self.provider == "ollama" else None,
             official_openai="api.openai.com" in self.base_url,
+            stream=self._streams(),
         )
         sent = self.wire.body(request)
         self._sent = sent
-        response = self._post(self.wire.path(), sent)
-        body = response.body
-        if isinstance(body, dict) and body.get("error") and not _looks_like_answer(body):
-            # Some proxies answer 200 with an error body: keep the server's own words.
-            raise self._client_error(response.status, error_text(body))
         try:
-            reply = decode(self.wire, body)
+            response = self._request("POST", self.wire.path(), sent, stream=request.stream)
+            reply = self._reply(response)
         except BadReply as exc:
             raise ServerError(f"{self._where()} answered in an unexpected shape: {exc}") from None
         self._answer = reply
@@ -340,6 +345,52 @@ class ModelClient:
             )
         return reply
 
+    def _reply(self, response: HttpResponse) -> Reply:
+        body = response.body
+        if isinstance(body, Reply):  # streamed, and decoded as it came
+            return body
+        if isinstance(body, dict) and body.get("error") and not _looks_like_answer(body):
+            # Some proxies answer 200 with an error body: keep the server's own words.
+            raise self._client_error(response.status, error_text(body))
+        return decode(self.wire, body)
+
+    # --- streaming ---------------------------------------------------------------------
+
+    def _streams(self) -> bool:
+        return (
+            self.provider in STREAMED_APIS
+            and self.config.providers.stream
+            and isinstance(self.transport, StreamingTransport)
+        )
+
+    def _stream(self, url: str, body: Any) -> HttpResponse:
+        """POST `body` for a streamed answer: a response whose body is the reassembled `Reply`,
+        or the plain body of an error or of a server that does not stream."""
+        assert isinstance(self.transport, StreamingTransport)
+        timeout = self.config.limits.read_timeout
+        with self.transport.stream("POST", url, body, self._headers(), timeout) as response:
+            if response.status >= 400 or not is_stream(response.headers):
+                return HttpResponse(response.status, response.read(), response.headers)
+            try:
+                reply = self._read_stream(response)
+            except StreamError as exc:  # llama.cpp reports a failure inside the stream
+                raise self._client_error(response.status, str(exc)) from None
+            except StreamCut as exc:  # retried as any connection lost before the answer
+                raise ConnectFailed(str(exc)) from None
+        self._streamed = True
+        return HttpResponse(response.status, reply, response.headers)
+
+    def _read_stream(self, response: StreamResponse) -> Reply:
+        decoder = StreamDecoder(self.provider)
+        shown = -math.inf
+        for chunk in response.chunks:
+            decoder.feed(chunk)
+            if decoder.deltas and time.monotonic() - shown >= PROGRESS_EVERY:
+                shown = time.monotonic()
+                self._progress("chunk", self._started, tokens=decoder.deltas,
+                               text=decoder.text[-PROGRESS_TAIL:])  # fmt: skip
+        return decoder.finish()
+
     # --- HTTP with retries -------------------------------------------------------------
 
     def _where(self) -> str:
@@ -348,14 +399,20 @@ class ModelClient:
     def _post(self, path: str, body: Any) -> HttpResponse:
         return self._request("POST", path, body)
 
-    def _request(self, method: str, path: str, body: Any = None) -> HttpResponse:
+    def _request(
+        self, method: str, path: str, body: Any = None, *, stream: bool = False
+    ) -> HttpResponse:
         limits = self.config.limits
         url = self.base_url + path
         tries = limits.max_retries + 1
         for attempt in range(1, tries + 1):
             try:
-                response = self.transport.request(
-                    method, url, body, self._headers(), limits.read_timeout
+                response = (
+                    self._stream(url, body)
+                    if stream
+                    else self.transport.request(
+                        method, url, body, self._headers(), limits.read_timeout
+                    )
                 )
             except ConnectFailed as exc:
                 if attempt == tries:

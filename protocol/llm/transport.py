@@ -1,17 +1,20 @@
 """HTTP to the model server, and the cassettes that record and replay it.
 
 A transport moves one JSON request and its JSON answer; it does not retry and does not judge
-status codes (client.py does both). Cassettes sit at this level, so a replay exercises every
-line of the client above it.
+status codes (client.py does both). `HttpxTransport` can also hand over an answer as the raw
+bytes arrive (`stream`); the cassettes cannot, so a client with one of them does not stream.
+Cassettes sit at this level, so a replay exercises every line of the client above it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,12 +30,29 @@ class HttpResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StreamResponse:
+    """An answer whose body is still arriving: `chunks` yields its bytes as they come."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: Iterator[bytes]
+
+    def read(self) -> Any:
+        """The rest of the body, decoded as `request` decodes a whole one."""
+        data = b"".join(self.chunks)
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data.decode("utf-8", errors="replace")
+
+
 class ConnectFailed(Exception):
-    """No connection: refused, unresolvable, reset before an answer."""
+    """No connection: refused, unresolvable, reset before or in the middle of an answer."""
 
 
 class ReadTimedOut(Exception):
-    """Connected, but no answer within the read timeout."""
+    """Connected, but nothing arrived for the read timeout."""
 
 
 class UnusableURL(Exception):
@@ -45,11 +65,45 @@ class Transport(Protocol):
     ) -> HttpResponse: ...
 
 
+@runtime_checkable
+class StreamingTransport(Transport, Protocol):
+    def stream(
+        self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
+    ) -> AbstractContextManager[StreamResponse]: ...
+
+
 def _decode(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
         return response.text
+
+
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    """httpx's errors as the transport's own."""
+    try:
+        yield
+    except httpx.ReadTimeout as exc:
+        raise ReadTimedOut(str(exc) or "read timed out") from exc
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+        raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+    except httpx.TransportError as exc:
+        raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _target(url: str) -> httpx.URL:
+    try:
+        target = httpx.URL(url)
+        _ = target.host  # decodes an IDNA name: a bad one fails here, not mid-request
+    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
+        raise UnusableURL(str(exc)) from None
+    return target
+
+
+def _chunks(response: httpx.Response) -> Iterator[bytes]:
+    with _httpx_errors():  # a cut mid-body is a RemoteProtocolError: ConnectFailed
+        yield from response.iter_bytes()
 
 
 class HttpxTransport:
@@ -62,23 +116,29 @@ class HttpxTransport:
     def request(
         self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
     ) -> HttpResponse:
+        target = _target(url)
         timeouts = httpx.Timeout(timeout, connect=self._connect_timeout)
-        try:
-            target = httpx.URL(url)
-            _ = target.host  # decodes an IDNA name: a bad one fails here, not mid-request
-        except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
-            raise UnusableURL(str(exc)) from None
-        try:
+        with _httpx_errors():
             response = self._client.request(
                 method, target, json=body, headers=headers, timeout=timeouts
             )
-        except httpx.ReadTimeout as exc:
-            raise ReadTimedOut(str(exc) or "read timed out") from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
-            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
-        except httpx.TransportError as exc:
-            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         return HttpResponse(response.status_code, _decode(response), dict(response.headers))
+
+    @contextmanager
+    def stream(
+        self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
+    ) -> Iterator[StreamResponse]:
+        """The answer as it arrives. `timeout` is the longest quiet between two reads, so an
+        answer that keeps coming is never timed out."""
+        target = _target(url)
+        timeouts = httpx.Timeout(timeout, connect=self._connect_timeout)
+        with (
+            _httpx_errors(),
+            self._client.stream(
+                method, target, json=body, headers=headers, timeout=timeouts
+            ) as response,
+        ):
+            yield StreamResponse(response.status_code, dict(response.headers), _chunks(response))
 
     def close(self) -> None:
         self._client.close()

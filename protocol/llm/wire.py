@@ -28,6 +28,7 @@ class ChatRequest:
     max_answer_tokens: int
     keep_alive: str | None = None
     official_openai: bool = False
+    stream: bool = False
 
 
 class WireFormat(Protocol):
@@ -67,7 +68,7 @@ def _get(body: Any, *keys: str | int) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
+def message_text(value: Any) -> str:
     """Message content: a string, or a list of parts (`{"type": "text", "text": ...}`)."""
     if isinstance(value, str):
         return value
@@ -90,7 +91,8 @@ def decode(wire: WireFormat, body: Any) -> Reply:
         ) from None
 
 
-def _native_call(name: str, raw_arguments: Any, index: int, given_id: str | None) -> ToolCall:
+def native_call(name: str, raw_arguments: Any, index: int, given_id: str | None) -> ToolCall:
+    """A tool call as the server gave it, its arguments read into a dict."""
     try:
         arguments = coerce_arguments(raw_arguments)
     except ValueError as exc:
@@ -147,7 +149,7 @@ class Ollama:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [self._message(m) for m in request.messages],
-            "stream": False,  # Ollama streams unless told not to
+            "stream": request.stream,  # Ollama streams unless told not to
             "options": options,
         }
         if request.keep_alive:
@@ -172,11 +174,11 @@ class Ollama:
     def reply(self, body: Any) -> Reply:
         message = _get(body, "message")
         calls = [
-            _native_call(_get(c, "function", "name"), c["function"].get("arguments"), i, None)
+            native_call(_get(c, "function", "name"), c["function"].get("arguments"), i, None)
             for i, c in enumerate(message.get("tool_calls") or [])
         ]
         return Reply(
-            text=_text(message.get("content")),
+            text=message_text(message.get("content")),
             tool_calls=calls,
             finish_reason=body.get("done_reason"),
             usage=Usage(
@@ -197,8 +199,10 @@ class OpenAI:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [self._message(m) for m in request.messages],
-            "stream": False,
+            "stream": request.stream,
         }
+        if request.stream:  # without it, a stream carries no token counts
+            body["stream_options"] = {"include_usage": True}
         # OpenAI's own newer models refuse max_tokens; local servers know only max_tokens.
         limit_key = "max_completion_tokens" if request.official_openai else "max_tokens"
         body[limit_key] = request.max_answer_tokens
@@ -237,13 +241,11 @@ class OpenAI:
         choice = _get(body, "choices", 0)
         message = _get(choice, "message")
         calls = [
-            _native_call(
-                _get(c, "function", "name"), c["function"].get("arguments"), i, c.get("id")
-            )
+            native_call(_get(c, "function", "name"), c["function"].get("arguments"), i, c.get("id"))
             for i, c in enumerate(message.get("tool_calls") or [])
         ]
         return Reply(
-            text=_text(message.get("content")),
+            text=message_text(message.get("content")),
             tool_calls=calls,
             finish_reason=choice.get("finish_reason"),
             usage=openai_usage(body.get("usage"), body.get("timings")),
@@ -319,7 +321,7 @@ class Anthropic:
                 texts.append(block.get("text", ""))
             elif block.get("type") == "tool_use":
                 calls.append(
-                    _native_call(block.get("name", ""), block.get("input"), i, block.get("id"))
+                    native_call(block.get("name", ""), block.get("input"), i, block.get("id"))
                 )
         usage = body.get("usage") or {}
         stop = body.get("stop_reason")
