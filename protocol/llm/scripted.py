@@ -20,6 +20,13 @@ left) answers; a rule's `replies` are given in order and the last one repeats:
 (from the `TASK <id>:` and `FILES:` lines of DESIGN §7; `files` is one of the paths listed),
 `contains` (in the last user message), `turn` (assistant turns so far), `tools` (whether tools
 were offered).
+
+A request with `stream: true` (Ollama's default) gets a streamed answer, as a real server sends
+it (scripted_stream.py): `chunks` says how many pieces the content comes in, `chunk_delay` how
+long the server waits between two pieces, `cut_after` after how many it drops the connection.
+A reply with status 200 and an `error` sends that error in the answer (inside the stream when
+streaming). `usage` sets the token counts the answer reports. A scenario with `"stream": false`
+is a server that cannot stream: it answers every request whole.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocol.atomic import atomic_write_text
+from protocol.llm.scripted_stream import stream_frames
 
 _TASK_LINE = re.compile(r"^TASK (\d+):", re.MULTILINE)
 _FILES_LINE = re.compile(r"^FILES:(.*)$", re.MULTILINE)
@@ -58,6 +66,12 @@ class ScriptedToolCall(_Strict):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
+class ScriptedUsage(_Strict):
+    prompt_tokens: int = Field(default=10, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)  # None: a token per 4 characters
+    cached_tokens: int = Field(default=0, ge=0)
+
+
 class ScriptedReply(_Strict):
     content: str = ""
     json_value: Any = Field(default=None, alias="json")
@@ -65,10 +79,25 @@ class ScriptedReply(_Strict):
     status: int = 200
     error: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
-    delay: float = Field(default=0.0, ge=0)
+    delay: float = Field(default=0.0, ge=0)  # before the answer: the model thinking
     finish_reason: str | None = None
+    usage: ScriptedUsage = Field(default_factory=ScriptedUsage)
+    chunks: int | None = Field(default=None, ge=1)
+    chunk_delay: float = Field(default=0.0, ge=0)
+    cut_after: int | None = Field(default=None, ge=0)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def text(self) -> str:
+        return json.dumps(self.json_value) if self.json_value is not None else self.content
+
+    def tokens(self) -> tuple[int, int, int]:
+        """Prompt, completion and cached tokens, as the answer reports them."""
+        usage = self.usage
+        completion = usage.completion_tokens
+        if completion is None:
+            completion = max(1, len(self.text()) // 4)
+        return usage.prompt_tokens, completion, usage.cached_tokens
 
 
 class Match(_Strict):
@@ -103,6 +132,7 @@ class ModelEntry(_Strict):
 class Scenario(_Strict):
     models: list[ModelEntry] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+    stream: bool = True  # false: a server that ignores `stream` and answers whole
 
     @classmethod
     def load(cls, path: Path) -> Scenario:
@@ -242,9 +272,8 @@ def _call_id(index: int) -> str:
 
 
 def encode(api: Api, seen: Seen, reply: ScriptedReply) -> dict[str, Any]:
-    content = reply.content
-    if reply.json_value is not None:
-        content = json.dumps(reply.json_value)
+    content = reply.text()
+    prompt, completion, cached = reply.tokens()
     calls = reply.tool_calls
     if api == "ollama":
         message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -258,8 +287,8 @@ def encode(api: Api, seen: Seen, reply: ScriptedReply) -> dict[str, Any]:
             "message": message,
             "done": True,
             "done_reason": reply.finish_reason or "stop",
-            "prompt_eval_count": 10,
-            "eval_count": max(1, len(content) // 4),
+            "prompt_eval_count": prompt,
+            "eval_count": completion,
         }
     if api == "openai":
         message = {"role": "assistant", "content": content or None}
@@ -278,7 +307,12 @@ def encode(api: Api, seen: Seen, reply: ScriptedReply) -> dict[str, Any]:
             "object": "chat.completion",
             "model": seen.model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": max(1, len(content) // 4)},
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": cached},
+            },
         }
     blocks: list[dict[str, Any]] = []
     if reply.json_value is not None and seen.schema_title is not None:
@@ -296,7 +330,11 @@ def encode(api: Api, seen: Seen, reply: ScriptedReply) -> dict[str, Any]:
         "model": seen.model,
         "content": blocks,
         "stop_reason": stop or ("tool_use" if calls else "end_turn"),
-        "usage": {"input_tokens": 10, "output_tokens": max(1, len(content) // 4)},
+        "usage": {
+            "input_tokens": prompt,
+            "output_tokens": completion,
+            "cache_read_input_tokens": cached,
+        },
     }
 
 
@@ -401,10 +439,34 @@ class _Handler(BaseHTTPRequestHandler):
         model.log.append(LoggedRequest(seen, rule, reply.status, body))
         if reply.delay:
             time.sleep(reply.delay)  # stands for the model thinking
-        if reply.status >= 400:
+        # Ollama streams unless told not to; OpenAI only when asked; Anthropic is not streamed.
+        asked = body.get("stream", api == "ollama") is True and api != "anthropic"
+        streams = asked and model.scenario.stream
+        if reply.status >= 400 or (reply.error and not streams):
             self._send(reply.status, encode_error(api, reply.status, reply.error), reply.headers)
+        elif streams:
+            self._stream(api, body, encode(api, seen, reply), reply)
         else:
             self._send(reply.status, encode(api, seen, reply), reply.headers)
+
+    def _stream(self, api: Api, body: dict[str, Any], whole: Any, reply: ScriptedReply) -> None:
+        """The answer in chunked pieces, `chunk_delay` apart; cut after `cut_after` pieces."""
+        content_type, frames = stream_frames(api, body, whole, reply.chunks, reply.error)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        for index, frame in enumerate(frames):
+            if index == reply.cut_after:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)  # no last chunk: a cut, not an end
+                return
+            if index and reply.chunk_delay:
+                time.sleep(reply.chunk_delay)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+        self.wfile.write(b"0\r\n\r\n")
 
 
 class _Server(ThreadingHTTPServer):
