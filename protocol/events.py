@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from protocol.atomic import write_all
 from protocol.messages import utc_now
 
 ARGUMENT_CHARS = 160  # a tool call's arguments, shortened: the full call is in the trace store
@@ -196,7 +197,8 @@ def append_line(path: Path, line: bytes) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # a writer died mid-line: end its torn line first
-        os.write(fd, line)
+        # One write(2) but for a short one (a disk filling up): the rest, or an OSError.
+        write_all(fd, line)
     finally:
         os.close(fd)  # closing drops the flock
 
