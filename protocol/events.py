@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -215,10 +215,14 @@ def read_events(path: Path, offset: int = 0) -> ReadResult:
     (torn by a kill, or written by hand) is counted, not raised."""
     try:
         with open(path, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
+            return _read_from(handle, offset)
     except FileNotFoundError:
         return ReadResult([], offset, 0)
+
+
+def _read_from(handle: BinaryIO, offset: int) -> ReadResult:
+    handle.seek(offset)
+    data = handle.read()
     end = data.rfind(b"\n") + 1  # a last line still being written is read next time
     events: list[Event] = []
     bad = 0
@@ -234,7 +238,7 @@ def read_events(path: Path, offset: int = 0) -> ReadResult:
 
 class EventTail:
     """Reads a log as it grows: each `read()` gives the events appended since the last one.
-    A log that shrank (archived by a re-run) is read again from its start."""
+    A log that was replaced (archived by a re-run) or shrank is read again from its start."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -244,12 +248,16 @@ class EventTail:
 
     def read(self) -> list[Event]:
         try:
-            stat = self.path.stat()
+            handle = open(self.path, "rb")  # noqa: SIM115 (closed below)
         except FileNotFoundError:
             return []
-        if stat.st_ino != self._inode or stat.st_size < self.offset:
-            self._inode, self.offset = stat.st_ino, 0
-        result = read_events(self.path, self.offset)
+        with handle:
+            # The file read is the one looked at: a log replaced between a look by name and
+            # the read would otherwise be read from the old file's offset.
+            stat = os.fstat(handle.fileno())
+            if stat.st_ino != self._inode or stat.st_size < self.offset:
+                self._inode, self.offset = stat.st_ino, 0
+            result = _read_from(handle, self.offset)
         self.offset = result.offset
         self.bad_lines += result.bad_lines
         return result.events

@@ -22,6 +22,7 @@ from protocol import (
     TaskStore,
     make_message,
 )
+from protocol.events import read_events
 from protocol.agents import read_agent
 from protocol.mailbox import create_inbox
 from protocol.reports import ExplorationReport
@@ -239,6 +240,20 @@ def test_a_model_that_never_finishes_is_stopped_by_the_round_limit(team: StartTe
     assert "no finish after 3 rounds" in report.payload.message
     assert len(t.server.log) == 3
     assert TaskStore(t.layout).get(1).status == TaskStatus.FAILED
+
+
+def test_a_task_attempt_stops_at_its_token_cap(team: StartTeam) -> None:
+    # Each answer costs 10 prompt + 8 completion tokens (the scripted server's count).
+    t = team([{"reply": {"content": "Let me think about it some more."}}])
+    t.layout.config_toml.write_text("[team]\ntask_max_tokens = 30\n")
+    t.assign(Task(id=1, title="x", files=["a.py"]), "builder-a")
+    finish_worker(t.start_worker("builder-a", "--max-tasks", "1"))
+    [report] = [m for m in t.coordinator_messages() if isinstance(m.payload, ErrorReport)]
+    assert report.payload.category == "budget"
+    assert "token cap of 30 is spent (36 tokens used)" in report.payload.message
+    assert len(t.server.log) == 2
+    [budget] = [e for e in read_events(t.layout.events_jsonl).events if e.kind == "budget"]
+    assert (budget.scope, budget.limit, budget.used, budget.task_id) == ("task", 30, 36, 1)
 
 
 def test_an_unreachable_model_is_reported_not_crashed(team: StartTeam) -> None:

@@ -15,7 +15,9 @@ import pytest
 from coordinator.demo_scenario import scenario
 from protocol import Layout, TaskStore, TeamInfo
 from protocol.agents import read_agents
+from protocol.events import read_events
 from protocol.llm.scripted import Scenario, ScriptedServer
+from protocol.tracing import read_spans
 from tests.processes import REPO
 
 MODEL = "coder:7b"
@@ -85,6 +87,42 @@ def test_team_up_with_subprocess_workers_fixes_the_planted_bug(
     assert "agent-team iteration 2" in log
     status = team(workspace, model, "status", "--json")
     assert json.loads(status.stdout)["team"]["status"] == "done"
+    assert_one_span_tree(layout, info.trace_id)
+
+
+# Where each kind of span hangs in a run's trace.
+PARENT_KINDS = {
+    "iteration": {"run"},
+    "explore": {"run"},
+    "planning": {"run"},
+    "verify": {"iteration"},
+    "rca": {"iteration"},
+    "task": {"iteration", "explore"},
+    "model": {"task", "planning", "rca"},
+    "tool": {"task"},
+}
+
+
+def assert_one_span_tree(layout: Layout, trace_id: str) -> None:
+    """The run's spans, from the coordinator and every worker, form one tree: one root, every
+    parent there, each kind under the kind it belongs to; each model call in the event log
+    is a span of it."""
+    spans = read_spans(layout.trace_file(trace_id))
+    by_id = {s.span_id: s for s in spans}
+    assert len(by_id) == len(spans), "a span id was written twice"
+    roots = [s for s in spans if s.parent_id is None]
+    assert [r.kind for r in roots] == ["run"]
+    for span in spans:
+        if span.parent_id is not None:
+            assert span.parent_id in by_id, f"{span.name}: its parent is not in the trace"
+            assert by_id[span.parent_id].kind in PARENT_KINDS[span.kind], span.name
+    assert {s.kind for s in spans} >= {"run", "iteration", "task", "model", "tool", "verify"}
+    calls = [e for e in read_events(layout.events_jsonl).events if e.kind == "model_call"]
+    assert calls and {c.span_id for c in calls} <= set(by_id)
+    assert all(c.trace_id == trace_id for c in calls)
+    # Two iterations, five task attempts (explore, models, storage, tests, the fix).
+    assert sum(s.kind == "iteration" for s in spans) == 2
+    assert sum(s.kind == "task" for s in spans) == 5
 
 
 @pytest.mark.timeout(300)
