@@ -90,6 +90,25 @@ def test_team_up_with_subprocess_workers_fixes_the_planted_bug(
     assert_one_span_tree(layout, info.trace_id)
 
 
+@pytest.mark.timeout(120)
+def test_a_team_stops_when_its_token_budget_is_spent(model: ScriptedServer, tmp_path: Path) -> None:
+    workspace = tmp_path / "todo"
+    done = team(workspace, model, "up", "a todo list", "--runner", "subprocess", "--wait",
+                "--max-tokens", "20")  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    status = json.loads(team(workspace, model, "status", "--json").stdout)
+    assert status["team"]["status"] == "failed"
+    assert "the team's token budget of 20 is spent" in status["team"]["detail"]
+    layout = Layout.of(workspace)
+    found = read_events(layout.events_jsonl).events
+    [budget] = [e for e in found if e.kind == "budget"]
+    spent = sum(e.prompt_tokens + e.completion_tokens for e in found if e.kind == "model_call")
+    assert (budget.scope, budget.limit, budget.used) == ("team", 20, spent)
+    assert spent >= 20
+    assert not layout.plan_json.exists(), "it stopped before asking the planner"
+
+
 # Where each kind of span hangs in a run's trace.
 PARENT_KINDS = {
     "iteration": {"run"},
