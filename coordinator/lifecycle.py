@@ -159,8 +159,9 @@ def _release_tasks(layout: Layout, say: Callable[[str], None]) -> None:
 
 def archive_finished_run(layout: Layout) -> str | None:
     """Before a new task in the same workspace: move everything of the last run (plan, tasks,
-    memory, snapshots, inboxes, agents' records, logs, events and traces) into `.agents/history/<time>/`, so
-    that nothing of it is handled again. Returns where, or None if there was nothing."""
+    memory, snapshots, inboxes, agents' records, logs, events and traces) into
+    `.agents/history/<time>/`, so that nothing of it is handled again. Returns where, or None
+    if there was nothing."""
     if not layout.plan_json.exists() and not any(_task_files(layout)):
         return None
     leftovers = [

@@ -22,8 +22,8 @@ from protocol import (
     TaskStore,
     make_message,
 )
-from protocol.events import read_events
 from protocol.agents import read_agent
+from protocol.events import read_events
 from protocol.mailbox import create_inbox
 from protocol.reports import ExplorationReport
 from protocol.tasks import TaskResult

@@ -7,14 +7,14 @@ from tests.protocol.llm.conftest import MODEL, MakeClient, StartServer
 from tests.protocol.llm.test_client import ASK, WRITE_FILE
 
 
-def test_every_request_sends_stream_false_num_ctx_and_keep_alive(
+def test_every_request_streams_with_num_ctx_and_keep_alive(
     scripted: StartServer, make_client: MakeClient
 ) -> None:
     server = scripted([{"reply": {"content": "ok"}}])
     client = make_client(server.url, "ollama", context_window=8192)
     client.chat([ChatMessage.user("hi")], temperature=0.1, seed=7)
     body = server.log[0].body
-    assert body["stream"] is False
+    assert body["stream"] is True  # providers.stream; false in test_streaming.py
     assert body["options"] == {"num_ctx": 8192, "num_predict": 4096, "temperature": 0.1, "seed": 7}
     assert body["keep_alive"] == "10m"
 
