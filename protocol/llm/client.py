@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,14 +27,22 @@ from protocol.llm.errors import (
     BadServerURL,
     ContextOverflow,
     ModelError,
-    ModelNotFound,
     ModelTimeout,
     ServerError,
     ServerUnreachable,
     TruncatedAnswer,
 )
+from protocol.llm.server_errors import URL_FIELD, URL_SETTING, client_error, how_to_start
+from protocol.llm.shaping import (
+    REPAIR_PROMPT,
+    calls_text,
+    describe,
+    parse_answer,
+    tool_calls_of,
+    with_text_tools,
+)
 from protocol.llm.stream import STREAMED_APIS, StreamCut, StreamDecoder, StreamError, is_stream
-from protocol.llm.toolcalls import extract_json, recover_tool_calls, strip_think
+from protocol.llm.toolcalls import strip_think
 from protocol.llm.transport import (
     ConnectFailed,
     HttpResponse,
@@ -54,46 +61,15 @@ from protocol.llm.types import (
     ChatResult,
     Reply,
     Role,
-    ToolCall,
     ToolSpec,
     Usage,
 )
-from protocol.llm.wire import ANSWER_TOOL, WIRE_FORMATS, BadReply, ChatRequest, decode, error_text
+from protocol.llm.wire import WIRE_FORMATS, BadReply, ChatRequest, decode, error_text
 from protocol.tracing import OpenSpan, Tracer
 
 ROLE_HEADER = "X-Agent-Team-Role"  # lets a scripted server tell the roles apart
-TEXT_TOOLS_PROMPT = """You can call these tools. To call one, answer with exactly one block
-<tool_call>{{"name": "<tool name>", "arguments": {{...}}}}</tool_call>
-and nothing else. The tools, as JSON:
-{tools}"""
-REPAIR_PROMPT = """Your answer could not be used: {error}
-Answer again with only a JSON object that matches the required schema, no other text."""
 PROGRESS_EVERY = 0.2  # seconds between two progress reports of a streaming answer
 PROGRESS_TAIL = 2000  # characters of the text so far that a progress report carries
-
-
-def _how_to_start(provider: str, url: str) -> str:
-    if provider == "ollama":
-        return f"Start it with `ollama serve`, or set OLLAMA_HOST to where it runs (now {url})."
-    if provider == "openai":
-        return (
-            "Start your OpenAI-compatible server (vLLM, llama.cpp server, LM Studio), "
-            f"or set OPENAI_BASE_URL to where it runs (now {url})."
-        )
-    return f"Check your network and the Anthropic base URL ({url})."
-
-
-# Where each provider's base URL is configured, and what to tell a user to fix.
-URL_FIELD = {
-    "ollama": "ollama_host",
-    "openai": "openai_base_url",
-    "anthropic": "anthropic_base_url",
-}
-URL_SETTING = {
-    "ollama": "OLLAMA_HOST",
-    "openai": "OPENAI_BASE_URL (it usually ends in /v1)",
-    "anthropic": "the Anthropic base URL",
-}
 
 
 class ModelClient:
@@ -215,7 +191,7 @@ class ModelClient:
         conversation = list(messages)
         native_tools = not tools or self._supports_native_tools()
         if tools and not native_tools:
-            conversation = self._with_text_tools(conversation, tools)
+            conversation = with_text_tools(conversation, tools)
         self._check_context(conversation, tools if native_tools else None, schema)
 
         attempts = 0
@@ -223,15 +199,15 @@ class ModelClient:
             attempts += 1
             reply = self._exchange(conversation, tools if native_tools else None, schema,
                                    temperature, seed)  # fmt: skip
-            calls, recovered = self._tool_calls(reply, tools)
+            calls, recovered = tool_calls_of(reply, tools)
             if schema is None:
                 parsed = None
                 break
             try:
-                parsed = self._parse(reply, schema)
+                parsed = parse_answer(reply, schema)
                 break
             except (ValueError, ValidationError) as exc:
-                error = _describe(exc)
+                error = describe(exc)
                 if attempts >= 2:
                     raise BadAnswer(
                         f"{self.route.model} ({self.role}) did not give a valid "
@@ -239,7 +215,7 @@ class ModelClient:
                         f"its answer began: {reply.text[:200]!r}"
                     ) from None
                 conversation += [
-                    ChatMessage(role="assistant", content=reply.text or _calls_text(reply)),
+                    ChatMessage(role="assistant", content=reply.text or calls_text(reply)),
                     ChatMessage.user(REPAIR_PROMPT.format(error=error)),
                 ]
         return ChatResult(
@@ -418,7 +394,7 @@ class ModelClient:
                 if attempt == tries:
                     raise ServerUnreachable(
                         f"cannot reach {self._where()} ({exc}) after {_tries(tries)}. "
-                        + _how_to_start(self.provider, self.base_url)
+                        + how_to_start(self.provider, self.base_url)
                     ) from None
                 self._sleep(self._backoff(attempt, None))
                 continue
@@ -450,29 +426,8 @@ class ModelClient:
         raise AssertionError("unreachable")
 
     def _client_error(self, status: int, detail: str) -> Exception:
-        model = self.route.model
-        text = detail.lower()
-        if model.lower() in text or _MODEL_MISSING.search(text):
-            fix = (
-                f"run `ollama pull {model}`"
-                if self.provider == "ollama"
-                else f"check models.{self.role}.model (the server lists what it has)"
-            )
-            return ModelNotFound(f"model {model!r} is not available on {self._where()}: {fix}")
-        if status == 404:
-            return ServerError(
-                f"{self._where()} has no such endpoint (404: {detail}): is it "
-                f"really a {self.provider} server? Check {URL_SETTING[self.provider]}",
-                status,
-            )
-        if status in (401, 403):
-            key = "ANTHROPIC_API_KEY" if self.provider == "anthropic" else "OPENAI_API_KEY"
-            return ServerError(
-                f"{self._where()} refused the request ({status}): {detail}; check {key}", status
-            )
-        if any(words in text for words in _OVERFLOW_WORDS):
-            return ContextOverflow(f"{self._where()} says the prompt is too long: {detail}")
-        return ServerError(f"{self._where()} refused the request ({status}): {detail}", status)
+        return client_error(status, detail, self.provider, self.route.model, self.role,
+                            self._where())  # fmt: skip
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
         limits = self.config.limits
@@ -503,37 +458,6 @@ class ModelClient:
                 capabilities if isinstance(capabilities, list) else ["tools"]
             )
         return "tools" in self._capabilities[model]
-
-    @staticmethod
-    def _with_text_tools(
-        conversation: list[ChatMessage], tools: Sequence[ToolSpec]
-    ) -> list[ChatMessage]:
-        specs = json.dumps([tool.model_dump() for tool in tools], indent=1)
-        prompt = ChatMessage.system(TEXT_TOOLS_PROMPT.format(tools=specs))
-        # Text-mode models see calls and results as plain turns.
-        plain = [
-            ChatMessage(role="assistant", content=m.content or _calls_text(m))
-            if m.role == "assistant" and m.tool_calls
-            else ChatMessage.user(f"[{m.tool_name} result]\n{m.content}")
-            if m.role == "tool"
-            else m
-            for m in conversation
-        ]
-        return [prompt, *plain]
-
-    @staticmethod
-    def _tool_calls(reply: Reply, tools: Sequence[ToolSpec] | None) -> tuple[list[ToolCall], bool]:
-        if reply.tool_calls or not tools:
-            calls = [c for c in reply.tool_calls if c.name != ANSWER_TOOL]
-            return calls, False
-        recovered = recover_tool_calls(reply.text, {tool.name for tool in tools})
-        return recovered, bool(recovered)
-
-    @staticmethod
-    def _parse(reply: Reply, schema: type[BaseModel]) -> BaseModel:
-        forced = [c for c in reply.tool_calls if c.name == ANSWER_TOOL]
-        value = forced[0].arguments if forced else extract_json(reply.text)
-        return schema.model_validate(value)
 
     def _check_context(
         self,
@@ -577,37 +501,9 @@ class ModelClient:
         return [str(e.get(field, "")) for e in entries if isinstance(e, dict)]
 
 
-_MODEL_MISSING = re.compile(r"model\W.{0,80}(not found|does not exist)|model_not_found")
-_OVERFLOW_WORDS = (
-    "context length",
-    "context window",
-    "context size",
-    "maximum context",
-    "prompt is too long",
-    "too many tokens",
-)
-
-
 def _looks_like_answer(body: dict[str, Any]) -> bool:
     return any(key in body for key in ("message", "choices", "content"))
 
 
 def _tries(n: int) -> str:
     return "1 try" if n == 1 else f"{n} tries"
-
-
-def _calls_text(message: Reply | ChatMessage) -> str:
-    return "\n".join(
-        f"<tool_call>{json.dumps({'name': c.name, 'arguments': c.arguments})}</tool_call>"
-        for c in message.tool_calls
-    )
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        parts = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
-            for e in exc.errors()[:5]
-        ]
-        return "; ".join(parts)
-    return str(exc)
