@@ -49,7 +49,8 @@ class LiveCall:
 
     def finished(self, end: CallProgress) -> str:
         rate = end.tokens / end.elapsed_s if end.elapsed_s > 0 else 0.0
-        return f"{self.role} answered in {end.elapsed_s:.1f} s, {end.tokens} tokens ({rate:.1f}/s)"
+        tokens = "1 token" if end.tokens == 1 else f"{end.tokens} tokens"
+        return f"{self.role} answered in {end.elapsed_s:.1f} s, {tokens} ({rate:.1f}/s)"
 
 
 class LiveLine:
