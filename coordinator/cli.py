@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import socket
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,8 @@ import libtmux
 from rich.console import Console
 from rich.text import Text
 
-from coordinator import views
+from coordinator import trace_export, trace_view, views
+from coordinator.classify import ErrorClass
 from coordinator.demo import (
     DEMO_TASK,
     NOTICE,
@@ -34,6 +37,8 @@ from coordinator.lifecycle import kill_team
 from coordinator.liveness import liveness_problems
 from coordinator.logs import agent_logs, follow_lines, last_lines, log_files
 from coordinator.tmux import TeamSession, socket_name
+from coordinator.trace_export import TRAINING_FIELDS
+from coordinator.trajectories import RunOnDisk
 from coordinator.up import (
     UpError,
     cannot_write,
@@ -879,6 +884,192 @@ def _log_echo(*, several: bool) -> Callable[[Path, list[str]], None]:
             click.echo("\n".join(inert(line) for line in text))
 
     return echo
+
+
+@cli.group(
+    invoke_without_command=True,
+    short_help="The run's model calls: what each was asked and answered.",
+)
+@click.option("--task", "task_id", type=int, default=None, help="One task's conversation.")
+@click.option("--agent", default=None, help="One agent's conversations.")
+@click.option("--call", "number", type=int, default=None, help="Call N (from the list) in full.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@workspace_option
+@pass_context
+def trace(
+    c: Context, task_id: int | None, agent: str | None, number: int | None, as_json: bool
+) -> None:
+    """The model calls of the team's run, from .agents/events.jsonl, numbered 1..N in the
+    order they ended: who made each, for which task, the model, the seconds, the tokens
+    and the outcome. --task and --agent show the conversations: each call with the messages
+    new since the call before (the first shows all) and its answer, tool calls and tool
+    results, and how each attempt ended. --call N shows one exchange in full, from the
+    trace store (.agents/traces/). `team trace export` writes the failures out.
+
+    \b
+    Examples:
+      team trace                         every call, and the token sums
+      team trace --task 3                task 3's attempts, call by call
+      team trace --agent builder-storage
+      team trace --call 7 --json | jq .exchange.request.messages
+    """
+    given = (("--task", task_id), ("--agent", agent), ("--call", number))
+    chosen = [option for option, value in given if value is not None]
+    if click.get_current_context().invoked_subcommand is not None:
+        if chosen or as_json:
+            raise click.UsageError(f"{(chosen or ['--json'])[0]} is for `team trace` alone")
+        return
+    if len(chosen) > 1:
+        raise click.UsageError(
+            f"one of --task, --agent and --call at a time, not {' and '.join(chosen)}"
+        )
+    disk = _recorded_run(c)
+    if number is not None:
+        _show_call(c, disk, number, as_json)
+    elif task_id is not None or agent is not None:
+        _show_conversations(c, disk, task_id, agent, as_json)
+    elif as_json:
+        _print_json(trace_view.calls_json(disk.run))
+    else:
+        c.out.print(trace_view.calls_table(disk.run))
+        c.out.print(trace_view.summary_line(disk.run), highlight=False)
+        if disk.bad_lines:
+            c.say(f"{disk.bad_lines} lines of the log could not be read (torn by a kill)")
+
+
+def _recorded_run(c: Context) -> RunOnDisk:
+    disk = RunOnDisk.read(c.team().layout)
+    if not disk.run.calls:
+        events = disk.layout.events_jsonl
+        why = "holds no model call yet" if events.is_file() else "does not exist yet"
+        raise click.ClickException(
+            f"{events} {why}: every process of the team logs its model calls there as they "
+            "end (`team up` or `team demo` starts a run; an earlier run is under "
+            ".agents/history/)"
+        )
+    return disk
+
+
+def _show_call(c: Context, disk: RunOnDisk, number: int, as_json: bool) -> None:
+    calls = disk.run.calls
+    if not 1 <= number <= len(calls):
+        raise click.BadParameter(
+            f"there is no call {number}: the run has calls 1 to {len(calls)} (`team trace`)",
+            param_hint="--call",
+        )
+    call = calls[number - 1]
+    exchange = disk.exchange(call)
+    if exchange is None:
+        raise click.ClickException(
+            f"the exchange of call {number} ({call.event.agent}, {call.event.role}) is not in "
+            f"the trace store: {disk.why_not_stored(call)}. `team trace` shows its tokens "
+            "and outcome"
+        )
+    if as_json:
+        _print_json(trace_view.exchange_json(call, exchange))
+        return
+    for line in trace_view.exchange_lines(call, exchange):
+        c.out.print(line, highlight=False)
+
+
+def _show_conversations(
+    c: Context, disk: RunOnDisk, task_id: int | None, agent: str | None, as_json: bool
+) -> None:
+    run = disk.run
+    if task_id is not None:
+        conversations = trace_view.task_conversations(run, task_id)
+        if not conversations:
+            worked = sorted({a.task_id for a in run.attempts})
+            raise click.BadParameter(
+                f"no task {task_id} was worked on in this run (tasks: "
+                f"{', '.join(map(str, worked)) or 'none'})",
+                param_hint="--task",
+            )
+    else:
+        assert agent is not None
+        conversations = trace_view.agent_conversations(run, agent)
+        if not conversations:
+            known = sorted({call.event.agent for call in run.calls})
+            raise click.BadParameter(
+                f"{agent!r} made no model call in this run (agents: {', '.join(known)})",
+                param_hint="--agent",
+            )
+    if as_json:
+        records = [trace_view.conversation_json(disk, conv) for conv in conversations]
+        _print_json({"task_id": task_id, "agent": agent, "conversations": records})
+        return
+    for conversation in conversations:
+        for line in trace_view.conversation_lines(disk, conversation):
+            c.out.print(line, highlight=False)
+        c.out.print("")
+
+
+def _export_help() -> str:
+    """`team trace export --help`, with the JSON fields and error classes from their homes."""
+    fields = ["\b", "The fields of each JSON line (--format jsonl):"]
+    for name, meaning in TRAINING_FIELDS.items():
+        first, *rest = textwrap.wrap(f"{name}: {meaning}", 92)
+        fields += [f"  {first}", *(f"      {line}" for line in rest)]
+    text = """Write the run's failures out for review: --format markdown gives, for each
+    failed task attempt and each failed verification, the task, the prompt (every message of
+    the attempt's last stored model call, then its answer), the code it wrote (its write_file
+    and edit_file calls; from the event log, shortened, where the answer is not stored), the
+    error output, the model, the temperature and the error category ({classes}). On a
+    terminal, control characters are shown escaped; a file gets the text as it was.
+
+    --format jsonl writes one JSON object per line: a training pair for fine-tuning (LoRA)
+    for each stored model call with an answer, of every ended task attempt and of the
+    coordinator's plan and RCA calls.
+
+    {fields}
+
+    \b
+    Examples:
+      team trace export -o failures.md
+      team trace export --format jsonl -o pairs.jsonl
+      team trace export --format jsonl | jq 'select(.outcome == "rejected")'
+    """
+    classes = ", ".join(c.value for c in ErrorClass)
+    return inspect.cleandoc(text).format(classes=classes, fields="\n".join(fields))
+
+
+@trace.command(
+    short_help="Write the failures out (markdown) or training pairs (jsonl).",
+    help=_export_help(),
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["markdown", "jsonl"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE (default: standard output).",
+)
+@workspace_option
+@pass_context
+def export(c: Context, form: str, output: Path | None) -> None:
+    disk = _recorded_run(c)
+    if form == "markdown":
+        text, count = trace_export.markdown(disk, f"team {c.team().info.id}")
+        what = trace_view.plural(count, "failure")
+    else:
+        pairs = list(trace_export.training_pairs(disk))
+        text = "".join(json.dumps(pair) + "\n" for pair in pairs)
+        what = trace_view.plural(len(pairs), "training pair")
+    if output is None:
+        sys.stdout.write(inert(text))
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    c.say(f"wrote {what} to {output}")
 
 
 @cli.command(short_help="Run the whole pipeline on an example, with a scripted model.")
