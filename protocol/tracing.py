@@ -46,6 +46,12 @@ class Span(BaseModel):
     attrs: dict[str, Attr] = Field(default_factory=dict)
 
 
+# One count per process, shared by every tracer in it (a child, each task attempt): a call id
+# names one exchange in the store, and must never be given twice.
+_CALLS = itertools.count(1)
+_CALLS_LOCK = threading.Lock()
+
+
 def new_trace_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -83,8 +89,6 @@ class Tracer:
 
     def __post_init__(self) -> None:
         self.store = CallStore(self.root / "traces", limit_bytes=self.store_limit_bytes)
-        self._calls = itertools.count(1)
-        self._lock = threading.Lock()
 
     @property
     def events_path(self) -> Path:
@@ -139,8 +143,8 @@ class Tracer:
     # --- model and tool calls ---------------------------------------------------------------
 
     def new_call_id(self) -> str:
-        with self._lock:
-            return f"{self.agent}-{os.getpid()}-{next(self._calls)}"
+        with _CALLS_LOCK:
+            return f"{self.agent}-{os.getpid()}-{next(_CALLS)}"
 
     def model_started(self, call_id: str, role: str, model: str, provider: str) -> OpenSpan:
         span = self.open(f"model {role}", "model", role=role, model=model, provider=provider)

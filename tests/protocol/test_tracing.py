@@ -72,3 +72,10 @@ def test_spans_link_to_their_parents_and_say_how_they_ended(root: Path) -> None:
     assert spans["iteration 1"].parent_id == spans["verify"].parent_id == spans["run"].span_id
     assert (spans["iteration 1"].outcome, spans["verify"].outcome) == ("ok", "ValueError")
     assert spans["run"].duration_s >= spans["iteration 1"].duration_s
+
+
+def test_call_ids_are_never_given_twice_in_a_process(root: Path) -> None:
+    tracer = Tracer(root, "abc123", "coordinator")
+    ids = [tracer.new_call_id(), tracer.child("p1").new_call_id()]
+    ids.append(Tracer(root, "abc123", "coordinator").new_call_id())
+    assert len(set(ids)) == 3
