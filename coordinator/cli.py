@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,11 @@ from urllib.parse import urlsplit
 import click
 import libtmux
 from rich.console import Console
+from rich.live import Live
 from rich.text import Text
 
 from coordinator import trace_export, trace_view, views
+from coordinator.activity import Activity
 from coordinator.classify import ErrorClass
 from coordinator.demo import (
     DEMO_TASK,
@@ -51,8 +54,10 @@ from coordinator.up import (
 )
 from coordinator.validate import report as problems_report
 from coordinator.validate import task_problems
+from coordinator.watch_view import spend_line, watch_frame
 from coordinator.workspace import Team, init_workspace, open_team, team_workspace
 from protocol import (
+    COORDINATOR,
     MESSAGE_TYPES,
     USER,
     BadMessage,
@@ -72,6 +77,7 @@ from protocol import (
 from protocol.agents import is_running, read_agent, read_agents
 from protocol.config import Config, ConfigError, TeamSettings, load_config
 from protocol.display import inert
+from protocol.events import EventTail, read_events
 from protocol.llm.client import URL_FIELD, URL_SETTING
 from protocol.locks import HeldLock
 from protocol.messages import is_agent_name
@@ -384,23 +390,55 @@ def _read_capped(stream: BinaryIO, source: str) -> bytes:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the team and tasks as one JSON object."
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep showing what the team does, live from the event log, until it ends (Ctrl-C "
+    "leaves). Not on a terminal, a plain frame is printed each time something changed.",
+)
+@click.option(
+    "--interval",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between two looks of --watch.",
+)
 @workspace_option
 @pass_context
-def status(c: Context, as_json: bool) -> None:
+def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
     """Show the team and its task DAG: each task's status, owner, attempt and dependencies,
-    and any process that should be running and is not (a coordinator or worker that was
-    killed: `team resume` carries on). Exits 1 when a state file is damaged.
+    the tokens and model time spent, and any process that should be running and is not (a
+    coordinator or worker that was killed: `team resume` carries on). Exits 1 when a state
+    file is damaged.
+
+    With --watch: each agent's phase, its current model or tool call and for how long, tokens
+    and time per agent and per task, the DAG's progress and the latest Definition-of-Done
+    results, refreshed from `.agents/events.jsonl`.
+
+    --json keys: team, agents, tasks, problems, not_running, and from the event log: usage
+    (prompt_tokens, completion_tokens, cached_tokens, model_calls, model_seconds, tool_calls,
+    per_agent, per_task), activity (per agent: state, role, task_id, doing, since,
+    in_model_call), progress (tasks per status), dod (iteration, criteria, steps) and budget
+    (the budgets reached).
 
     \b
     Examples:
       team status
+      team status --watch
       team status --json | jq '.tasks[] | select(.status == "failed")'
+      team status --json | jq .usage.per_task
     """
+    if watch:
+        if as_json:
+            raise click.UsageError("--watch and --json do not go together")
+        code = watch_status(c, interval)
+        sys.exit(code)
     layout, info, damage = c.damaged_team()
     tasks, problems = _read_tasks(TaskStore(layout))
     if damage:
         problems.insert(0, damage)
     agents = read_agents(layout)
+    activity = Activity.of(read_events(layout.events_jsonl).events, tasks)
     # Shown, and in --json, but not an exit 1: a team between two looks can show them.
     gone = liveness_problems(info, agents, tasks, is_running)
     if as_json:
@@ -411,11 +449,18 @@ def status(c: Context, as_json: bool) -> None:
                 "tasks": [task.model_dump(mode="json") for task in tasks],
                 "problems": problems,
                 "not_running": gone,
+                "usage": activity.usage_json(),
+                "activity": activity.activity_json(),
+                "progress": activity.progress(),
+                "dod": activity.dod_json(),
+                "budget": activity.budgets,
             }
         )
     else:
         if info is not None:
             c.out.print(views.team_header(info))
+        if activity.spend.model_calls:
+            c.out.print(Text(spend_line(activity), style="dim"))
         for line in gone:  # first: the header's status is what the dead process last wrote
             c.out.print(
                 Text.assemble(("not running: ", "bold yellow"), inert(line)), highlight=False
@@ -423,13 +468,60 @@ def status(c: Context, as_json: bool) -> None:
         if agents:
             c.out.print(views.agents_table(agents, [is_running(a) for a in agents]))
         if tasks:
-            c.out.print(views.status_table(tasks))
+            c.out.print(views.status_table(tasks, {i: t.spend for i, t in activity.tasks.items()}))
         else:
             c.out.print("no tasks yet")
+        for budget in activity.budgets:
+            c.out.print(Text(f"budget reached: {budget}", style="bold red"))
         for problem in problems:
             c.out.print(Text.assemble(("problem: ", "bold red"), inert(problem)), highlight=False)
     if problems:
         sys.exit(1)
+
+
+def watch_status(c: Context, interval: float) -> int:
+    """`team status --watch`: fold the event log as it grows; leave when the team ended and
+    its coordinator is gone, or on Ctrl-C."""
+    layout, info, _ = c.damaged_team()
+    tasks, _ = _read_tasks(TaskStore(layout))  # once: names tasks from before the log
+    tail = EventTail(layout.events_jsonl)
+    activity = Activity.of(tail.read(), tasks)
+    live = c.out.is_terminal
+    shown = -1
+    try:
+        with Live(console=c.out, auto_refresh=False, transient=False) if live else (
+            contextlib.nullcontext()
+        ) as screen:  # fmt: skip
+            while True:
+                for event in tail.read():
+                    activity.apply(event)
+                info = _team_or(layout, info)
+                frame = watch_frame(activity, info)
+                if screen is not None:
+                    screen.update(frame, refresh=True)
+                elif activity.events != shown:
+                    c.out.print(frame)
+                shown = activity.events
+                if _team_ended(layout, info):
+                    break
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _team_or(layout: Layout, info: TeamInfo | None) -> TeamInfo | None:
+    try:
+        return TeamInfo.read(layout.team_json)
+    except TeamFileError:
+        return info
+
+
+def _team_ended(layout: Layout, info: TeamInfo | None) -> bool:
+    if info is None or info.status.value not in ("done", "failed", "stopped"):
+        return False
+    coordinator = next((a for a in read_agents(layout) if a.name == COORDINATOR), None)
+    return coordinator is None or not is_running(coordinator)
 
 
 def _read_tasks(store: TaskStore) -> tuple[list[Task], list[str]]:

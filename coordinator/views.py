@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from coordinator.activity import Spend
 from coordinator.inbox_watch import entry_time, is_info, needs_handling
 from coordinator.logs import LogFile
 from protocol import USER, InboxEntry, Task, TaskStatus, TeamInfo, summarize
@@ -114,19 +116,25 @@ def team_header(info: TeamInfo) -> Text:
     return header
 
 
-def status_table(tasks: list[Task]) -> Table:
+def status_table(tasks: list[Task], spent: Mapping[int, Spend] | None = None) -> Table:
+    """The task DAG; with `spent`, each task's tokens (prompt+completion) from the log."""
     table = Table()
-    for column in ("id", "title", "owner", "status", "attempt", "depends on"):
+    columns = ["id", "title", "owner", "status", "attempt", "depends on"]
+    for column in [*columns, *(["tokens"] if spent else [])]:
         table.add_column(column, overflow="fold")
     for task in tasks:
-        table.add_row(
+        row: list[str | Text] = [
             str(task.id),
             inert_line(task.title),
             inert_line(task.owner or "-"),
             Text(task.status.value, style=STATUS_STYLE[task.status]),
             str(task.attempt),
             ", ".join(map(str, task.depends_on)) or "-",
-        )
+        ]
+        if spent:
+            spend = spent.get(task.id)
+            row.append(str(spend.tokens) if spend and spend.model_calls else "-")
+        table.add_row(*row)
     return table
 
 

@@ -163,6 +163,7 @@ class LoggedRequest:
     rule: str | None
     status: int
     body: Any = field(repr=False)
+    reply: ScriptedReply | None = field(default=None, repr=False)  # what it answered
 
 
 def _text_of(content: Any) -> str:
@@ -436,7 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
             model.log.append(LoggedRequest(seen, None, 400, body))
             self._send(400, encode_error(api, 400, text))
             return
-        model.log.append(LoggedRequest(seen, rule, reply.status, body))
+        model.log.append(LoggedRequest(seen, rule, reply.status, body, reply))
         if reply.delay:
             time.sleep(reply.delay)  # stands for the model thinking
         # Ollama streams unless told not to; OpenAI only when asked; Anthropic is not streamed.

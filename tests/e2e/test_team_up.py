@@ -85,9 +85,19 @@ def test_team_up_with_subprocess_workers_fixes_the_planted_bug(
         ["git", "log", "--oneline"], cwd=workspace, capture_output=True, text=True
     ).stdout
     assert "agent-team iteration 2" in log
-    status = team(workspace, model, "status", "--json")
-    assert json.loads(status.stdout)["team"]["status"] == "done"
+    status = json.loads(team(workspace, model, "status", "--json").stdout)
+    assert status["team"]["status"] == "done"
     assert_one_span_tree(layout, info.trace_id)
+    # The tokens the team counted are those the server said it spent, call by call.
+    answered = [r.reply.tokens() for r in model.log if r.reply is not None and r.status == 200]
+    usage = status["usage"]
+    assert usage["model_calls"] == len(answered)
+    assert usage["prompt_tokens"] == sum(t[0] for t in answered)
+    assert usage["completion_tokens"] == sum(t[1] for t in answered)
+    assert sum(a["model_calls"] for a in usage["per_agent"].values()) == len(answered)
+    assert status["progress"] == {"done": 5}
+    assert status["dod"]["iteration"] == 2
+    assert all(c["passed"] for c in status["dod"]["criteria"])
 
 
 @pytest.mark.timeout(120)
