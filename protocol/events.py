@@ -22,7 +22,7 @@ from typing import Annotated, BinaryIO, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from protocol.atomic import write_all
-from protocol.messages import utc_now
+from protocol.messages import Message, utc_now
 
 ARGUMENT_CHARS = 160  # a tool call's arguments, shortened: the full call is in the trace store
 
@@ -75,6 +75,18 @@ class MessageEvent(_Event):
     type: str
     sender: str
     recipient: str
+
+    @classmethod
+    def of(
+        cls, action: Literal["sent", "handled", "quarantined"], message: Message
+    ) -> MessageEvent:
+        return cls(
+            action=action,
+            id=message.id,
+            type=message.type,
+            sender=message.sender,
+            recipient=message.recipient,
+        )
 
 
 class ModelCallStarted(_Event):

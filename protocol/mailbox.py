@@ -180,16 +180,7 @@ class Mailbox:
             raise
         if self.fsync:
             fsync_dir(inbox.new)
-        events.emit(
-            self.layout.events_jsonl,
-            MessageEvent(
-                action="sent",
-                id=message.id,
-                type=message.type,
-                sender=message.sender,
-                recipient=message.recipient,
-            ),
-        )
+        events.emit(self.layout.events_jsonl, MessageEvent.of("sent", message))
         return Delivered(target, seq)
 
 

@@ -293,16 +293,7 @@ class Receiver:
             raise
         move_file(path, self.inbox.cur / file_name)  # the commit: in cur/ means handled
         self._handled[message.id] = file_name
-        events.emit(
-            self.layout.events_jsonl,
-            MessageEvent(
-                action="handled",
-                id=message.id,
-                type=message.type,
-                sender=message.sender,
-                recipient=message.recipient,
-            ),
-        )
+        events.emit(self.layout.events_jsonl, MessageEvent.of("handled", message))
         return True
 
     # --- reading and quarantine ----------------------------------------------------------
