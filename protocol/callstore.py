@@ -38,6 +38,7 @@ class CallStore:
         self.folder = folder
         self.limit_bytes = limit_bytes
         self._used: int | None = None
+        self._since_measured = 0
         self._lock = threading.Lock()
 
     @property
@@ -49,9 +50,11 @@ class CallStore:
         return self.folder / "blobs"
 
     def used_bytes(self) -> int:
-        """The store's size: measured once per process, then counted as it writes (the other
-        processes' writes since are not seen: the limit is a bound, not an exact figure)."""
-        if self._used is None:
+        """The store's size: measured, then counted as this process writes, and measured
+        again after each eighth of the limit it wrote, so that the other processes' writes
+        are seen too (the team can pass the limit by at most an eighth per process)."""
+        if self._used is None or self._since_measured >= self.limit_bytes / 8:
+            self._since_measured = 0
             total = 0
             for path in self.folder.glob("*/**/*.json"):
                 with contextlib.suppress(OSError):
@@ -81,10 +84,14 @@ class CallStore:
                 text = json.dumps(record, ensure_ascii=False)
                 self.calls_dir.mkdir(exist_ok=True)
                 atomic_write_text(self.calls_dir / f"{call_id}.json", text, fsync=False)
-            except OSError:
+            except (OSError, ValueError, TypeError):  # a full disk; a value JSON cannot hold
                 return False
-            self._used = (self._used or 0) + len(text)
+            self._count(len(text))
             return True
+
+    def _count(self, written: int) -> None:
+        self._used = (self._used or 0) + written
+        self._since_measured += written
 
     def _blob(self, value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)
@@ -93,7 +100,7 @@ class CallStore:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, text, fsync=False)
-            self._used = (self._used or 0) + len(text)
+            self._count(len(text))
         return digest
 
     def load(self, call_id: str) -> dict[str, Any] | None:

@@ -194,10 +194,10 @@ class EventLog:
             stamped = event.model_copy(
                 update={"writer": self.writer, "seq": self._seq, "agent": event.agent or self.agent}
             )
-            line = stamped.model_dump_json(exclude_defaults=False).encode("utf-8") + b"\n"
             try:
+                line = stamped.model_dump_json(exclude_defaults=False).encode("utf-8") + b"\n"
                 append_line(self.path, line)
-            except OSError:
+            except (OSError, ValueError):  # a full disk; a text that cannot be encoded
                 self.dropped += 1
 
 

@@ -46,9 +46,11 @@ class Span(BaseModel):
     attrs: dict[str, Attr] = Field(default_factory=dict)
 
 
-# One count per process, shared by every tracer in it (a child, each task attempt): a call id
-# names one exchange in the store, and must never be given twice.
+# One count per process, shared by every tracer in it (a child, each task attempt), and a
+# random part: a call id names one exchange in the store, and must never be given twice, not
+# even by a later process with the same pid (a resume after a reboot).
 _CALLS = itertools.count(1)
+_PROCESS = uuid.uuid4().hex[:6]
 _CALLS_LOCK = threading.Lock()
 
 
@@ -126,7 +128,7 @@ class Tracer:
             attrs=span.attrs,
         )
         if self.spans_path.parent.is_dir():
-            with contextlib.suppress(OSError):  # a trace must never stop the work
+            with contextlib.suppress(OSError, ValueError):  # a trace must never stop the work
                 events.append_line(self.spans_path, record.model_dump_json().encode() + b"\n")
 
     @contextlib.contextmanager
@@ -144,7 +146,7 @@ class Tracer:
 
     def new_call_id(self) -> str:
         with _CALLS_LOCK:
-            return f"{self.agent}-{os.getpid()}-{next(_CALLS)}"
+            return f"{self.agent}-{os.getpid()}{_PROCESS}-{next(_CALLS)}"
 
     def model_started(self, call_id: str, role: str, model: str, provider: str) -> OpenSpan:
         span = self.open(f"model {role}", "model", role=role, model=model, provider=provider)

@@ -26,7 +26,6 @@ from protocol.llm.errors import (
     BadAnswer,
     BadServerURL,
     ContextOverflow,
-    ModelError,
     ModelTimeout,
     ServerError,
     ServerUnreachable,
@@ -170,13 +169,13 @@ class ModelClient:
         self._progress("start", started)
         try:
             result = self._chat(messages, tools, schema, temperature, seed, started)
-        except ModelError as exc:
-            self._progress("end", started, ok=False)
+        except BaseException as exc:  # any way out ends the call: its record, its live line
             self._record(span, call_id, started, temperature, None, exc)
+            self._progress("end", started, ok=False)
             raise
-        self._progress("end", started, tokens=result.usage.completion_tokens)
         result.call_id = call_id
         self._record(span, call_id, started, temperature, result, None)
+        self._progress("end", started, tokens=result.usage.completion_tokens)
         return result
 
     def _chat(
@@ -254,7 +253,7 @@ class ModelClient:
         started: float,
         temperature: float | None,
         result: ChatResult | None,
-        error: ModelError | None,
+        error: BaseException | None,
     ) -> None:
         if self.tracer is None or span is None:
             return
@@ -305,7 +304,7 @@ class ModelClient:
             stream=self._streams(),
         )
         sent = self.wire.body(request)
-        self._sent = sent
+        self._sent, self._answer = sent, None  # a repair round that fails has no answer
         try:
             response = self._request("POST", self.wire.path(), sent, stream=request.stream)
             reply = self._reply(response)
@@ -350,6 +349,9 @@ class ModelClient:
             try:
                 reply = self._read_stream(response)
             except StreamError as exc:  # llama.cpp reports a failure inside the stream
+                if exc.status is not None and (exc.status == 429 or exc.status >= 500):
+                    # A server failure, as a whole answer's 5xx: retried the same way.
+                    return HttpResponse(exc.status, {"error": str(exc)}, response.headers)
                 raise self._client_error(response.status, str(exc)) from None
             except StreamCut as exc:  # retried as any connection lost before the answer
                 raise ConnectFailed(str(exc)) from None
@@ -359,12 +361,18 @@ class ModelClient:
     def _read_stream(self, response: StreamResponse) -> Reply:
         decoder = StreamDecoder(self.provider)
         shown = -math.inf
-        for chunk in response.chunks:
-            decoder.feed(chunk)
-            if decoder.deltas and time.monotonic() - shown >= PROGRESS_EVERY:
-                shown = time.monotonic()
-                self._progress("chunk", self._started, tokens=decoder.deltas,
-                               text=decoder.text[-PROGRESS_TAIL:])  # fmt: skip
+        try:
+            for chunk in response.chunks:
+                decoder.feed(chunk)
+                if decoder.deltas and time.monotonic() - shown >= PROGRESS_EVERY:
+                    shown = time.monotonic()
+                    self._progress("chunk", self._started, tokens=decoder.deltas,
+                                   text=decoder.text[-PROGRESS_TAIL:])  # fmt: skip
+        except ConnectFailed:
+            if not decoder.ended:
+                raise
+            # Cut after the answer's end: the answer is whole, and asking again would
+            # generate (and spend) it twice.
         return decoder.finish()
 
     # --- HTTP with retries -------------------------------------------------------------

@@ -85,6 +85,7 @@ class ScriptedReply(_Strict):
     chunks: int | None = Field(default=None, ge=1)
     chunk_delay: float = Field(default=0.0, ge=0)
     cut_after: int | None = Field(default=None, ge=0)
+    error_code: int = 500  # the code of an `error` sent inside an OpenAI stream
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -452,7 +453,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, api: Api, body: dict[str, Any], whole: Any, reply: ScriptedReply) -> None:
         """The answer in chunked pieces, `chunk_delay` apart; cut after `cut_after` pieces."""
-        content_type, frames = stream_frames(api, body, whole, reply.chunks, reply.error)
+        content_type, frames = stream_frames(
+            api, body, whole, reply.chunks, reply.error, reply.error_code
+        )
         self.send_response(reply.status)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")

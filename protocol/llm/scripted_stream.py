@@ -31,12 +31,18 @@ def _line(body: Any) -> bytes:
 
 
 def openai_events(
-    answer: dict[str, Any], *, chunks: int | None, include_usage: bool, error: str = ""
+    answer: dict[str, Any],
+    *,
+    chunks: int | None,
+    include_usage: bool,
+    error: str = "",
+    error_code: int = 500,
 ) -> list[bytes]:
     """A chat completion as `chat.completion.chunk` events: the role, the content in pieces,
     each tool call's id and name and then its arguments in pieces, the finish reason, the usage
     if asked for (`stream_options.include_usage`), `[DONE]`. With `error`, the stream stops
-    after the content with an error event, as llama.cpp's does."""
+    after the content with an error event, as llama.cpp's does (its code 500 for a server
+    failure, 400 for a request it refuses, such as one over the context)."""
     choice = answer["choices"][0]
     message = choice["message"]
 
@@ -54,7 +60,8 @@ def openai_events(
     frames = [chunk({"role": "assistant", "content": ""})]
     frames += [chunk({"content": piece}) for piece in split(message["content"] or "", chunks)]
     if error:
-        return [*frames, _event({"error": {"code": 500, "message": error, "type": "server_error"}})]
+        failure = {"code": error_code, "message": error, "type": "server_error"}
+        return [*frames, _event({"error": failure})]
     for index, call in enumerate(message.get("tool_calls") or []):
         function = call["function"]
         start = {"name": function["name"], "arguments": ""}
@@ -91,12 +98,19 @@ def ollama_lines(answer: dict[str, Any], *, chunks: int | None, error: str = "")
 
 
 def stream_frames(
-    api: str, request: dict[str, Any], answer: dict[str, Any], chunks: int | None, error: str
+    api: str,
+    request: dict[str, Any],
+    answer: dict[str, Any],
+    chunks: int | None,
+    error: str,
+    error_code: int = 500,
 ) -> tuple[str, list[bytes]]:
     """The content type and the pieces of `answer` streamed in the `api`'s way."""
     if api == "openai":
         asked = request.get("stream_options")
         usage = isinstance(asked, dict) and asked.get("include_usage") is True
-        events = openai_events(answer, chunks=chunks, include_usage=usage, error=error)
+        events = openai_events(
+            answer, chunks=chunks, include_usage=usage, error=error, error_code=error_code
+        )
         return "text/event-stream", events
     return "application/x-ndjson", ollama_lines(answer, chunks=chunks, error=error)

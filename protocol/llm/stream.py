@@ -24,7 +24,12 @@ _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/ndjso
 
 
 class StreamError(Exception):
-    """The server sent an error object inside the stream; the message is its words."""
+    """The server sent an error object inside the stream; the message is its words, `status`
+    the HTTP-like code it gave (llama.cpp: 500 for a server failure), if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StreamCut(Exception):
@@ -146,7 +151,9 @@ def _payload(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadReply(f"a piece of the stream is not a JSON object: {text[:200]!r}")
     if value.get("error"):
-        raise StreamError(error_text(value))
+        error = value["error"]
+        code = error.get("code") if isinstance(error, dict) else None
+        raise StreamError(error_text(value), code if isinstance(code, int) else None)
     return value
 
 
@@ -160,7 +167,8 @@ class StreamDecoder:
         self._lines = _Lines()
         self._events = _EventData()
         self._text: list[str] = []
-        self._calls: dict[int, _PartialCall] = {}  # OpenAI: by the index each piece names
+        self._calls: list[_PartialCall] = []  # OpenAI: in the order they began
+        self._at_index: dict[int, int] = {}  # the index a piece names -> its call
         self._whole_calls: list[ToolCall] = []  # Ollama: each call whole, in one line
         self._finish: str | None = None
         self._model = ""
@@ -194,9 +202,12 @@ class StreamDecoder:
         if not self._ended:
             raise cut
         if self._api == "openai":
-            ordered = sorted(self._calls.items())
-            calls = [partial.call(i) for i, (_, partial) in enumerate(ordered)]
+            calls = [partial.call(i) for i, partial in enumerate(self._calls)]
             usage = openai_usage(self._openai_usage, self._timings)
+            if self._openai_usage is None and self._timings is None:
+                # A server that ignores include_usage: about a token per piece, so that a
+                # budget still counts the answer (its prompt stays uncounted).
+                usage = Usage(completion_tokens=self.deltas)
         else:
             calls, usage = self._whole_calls, self._usage
         return Reply(
@@ -230,12 +241,28 @@ class StreamDecoder:
             text = message_text(delta.content)
             self._text.append(text)
             for piece in delta.tool_calls or []:
-                index = piece.index if piece.index is not None else len(self._calls)
-                self._calls.setdefault(index, _PartialCall()).add(piece)
+                self._piece(piece)
             self.deltas += bool(text or delta.tool_calls)
             if choice.finish_reason:
                 self._finish = choice.finish_reason
                 self._ended = True  # servers that never send [DONE] stop here
+
+    def _piece(self, piece: _CallPiece) -> None:
+        """A piece of a tool call joins the call at its index, unless it names another id:
+        some servers (Ollama's /v1) send every call of an answer at index 0."""
+        index = piece.index if piece.index is not None else len(self._calls)
+        slot = self._at_index.get(index)
+        known = self._calls[slot].id if slot is not None else None
+        if slot is None or (piece.id and known and piece.id != known):
+            slot = len(self._calls)
+            self._calls.append(_PartialCall())
+            self._at_index[index] = slot
+        self._calls[slot].add(piece)
+
+    @property
+    def ended(self) -> bool:
+        """Whether the answer's end (finish reason, `[DONE]`, `done`) has arrived."""
+        return self._ended
 
     def _ollama(self, payload: dict[str, Any]) -> None:
         line = _validated(_OllamaLine, payload)

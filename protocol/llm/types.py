@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from protocol.roles import ROLES, Role
 
@@ -22,12 +22,30 @@ __all__ = [
 ]
 
 
+def scrubbed(value: Any) -> Any:
+    """`value` with every lone surrogate (a model's `"\\ud800"` in JSON) made U+FFFD: such a
+    string cannot be encoded as UTF-8, and would fail the next request, the event log and
+    the trace store far from where it came in."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {scrubbed(k): scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrubbed(v) for v in value]
+    return value
+
+
 class ToolCall(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name", "arguments")
+    @classmethod
+    def _scrub(cls, value: Any) -> Any:
+        return scrubbed(value)
 
 
 class ChatMessage(BaseModel):
@@ -89,6 +107,12 @@ class Reply(BaseModel):
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
     model: str = ""
+
+    @field_validator("text")
+    @classmethod
+    def _scrub(cls, value: str) -> str:
+        text: str = scrubbed(value)
+        return text
 
 
 class ChatResult(BaseModel):

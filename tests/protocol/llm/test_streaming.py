@@ -397,13 +397,22 @@ def test_an_error_inside_the_stream_is_the_error_of_a_whole_answer(
     client: MakeClient,
     sleeps: Sleeps,
 ) -> None:
-    server = serve({"content": "partial answer", "error": words})
+    server = serve({"content": "partial answer", "error": words, "error_code": 400})
     with pytest.raises(error, match=words):
         client(server, provider).chat(ASK)
     whole = serve({"error": words})
     with pytest.raises(error, match=words):
         client(whole, provider, stream=False).chat(ASK)
     assert sleeps == []
+
+
+def test_a_server_failure_inside_the_stream_is_retried_as_a_5xx(
+    serve: StartServer, client: MakeClient, sleeps: Sleeps
+) -> None:
+    server = serve({"content": "partial", "error": "the slot was lost"}, ANSWER)
+    result = client(server, "openai").chat(ASK)
+    assert result.text == ANSWER["content"] and len(sleeps) == 1
+    assert len(server.log) == 2
 
 
 @pytest.mark.parametrize("provider", STREAMED)
@@ -450,7 +459,47 @@ def test_a_stream_quiet_for_longer_than_the_read_timeout_times_out(
 def test_a_slow_but_steady_stream_outlasts_the_read_timeout(
     provider: str, serve: StartServer, client: MakeClient
 ) -> None:
-    server = serve({"content": TEXT, "chunks": 6, "chunk_delay": 0.06})
-    result = client(server, provider, read_timeout=0.2).chat(ASK)
-    assert result.duration_s > 0.2
+    # Gaps of 0.3 s under a 1 s timeout: wide margins on a loaded machine.
+    server = serve({"content": TEXT, "chunks": 4, "chunk_delay": 0.3})
+    result = client(server, provider, read_timeout=1.0).chat(ASK)
+    assert result.duration_s > 1.0
     assert result.text == TEXT
+
+
+@pytest.mark.parametrize(("provider", "frames"), [("openai", 6), ("ollama", 5)])
+def test_a_stream_cut_after_its_end_is_not_asked_again(
+    provider: str, frames: int, serve: StartServer, client: MakeClient, sleeps: Sleeps
+) -> None:
+    # Every piece up to the finish reason (OpenAI) or the done line (Ollama), then the
+    # connection drops: the answer is whole, and asking again would spend it twice.
+    server = serve({"content": TEXT, "chunks": 4, "cut_after": frames}, {"content": "again"})
+    assert client(server, provider).chat(ASK).text == TEXT
+    assert len(server.log) == 1 and sleeps == []
+
+
+def test_tool_calls_that_all_say_index_0_stay_apart() -> None:
+    # Ollama's /v1 streams every call of an answer at index 0, each with its own id.
+    def piece(**call: Any) -> bytes:
+        delta = {"tool_calls": [{"index": 0, **call}]}
+        return (
+            b"data: " + json.dumps({"choices": [{"index": 0, "delta": delta}]}).encode() + b"\n\n"
+        )
+
+    first = {"id": "a", "function": {"name": "read_file", "arguments": '{"path": '}}
+    second = {"id": "b", "function": {"name": "read_file", "arguments": '{"path": "w.py"}'}}
+    end = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}\n\n'
+    reply = decoded("openai", [piece(**first), piece(function={"arguments": '"h.py"}'}),
+                               piece(**second), end, b"data: [DONE]\n\n"])  # fmt: skip
+    assert [(c.id, c.arguments) for c in reply.tool_calls] == [
+        ("a", {"path": "h.py"}),
+        ("b", {"path": "w.py"}),
+    ]
+
+
+def test_a_stream_without_usage_counts_its_pieces() -> None:
+    chunks = [
+        b'data: {"choices": [{"index": 0, "delta": {"content": "he"}}]}\n\n',
+        b'data: {"choices": [{"index": 0, "delta": {"content": "llo"}, "finish_reason": "stop"}]}'
+        b"\n\ndata: [DONE]\n\n",
+    ]
+    assert decoded("openai", chunks).usage == Usage(completion_tokens=2)

@@ -78,3 +78,39 @@ def test_a_failed_call_is_recorded_with_its_error_and_what_the_model_said(
     assert exchange["answer"]["error"].startswith("BadAnswer: ")
     # The stored request is the repair round: the refused answer and the repair prompt.
     assert exchange["request"]["messages"][-2]["content"] == "not json at all"
+
+
+class Broken:
+    """A transport with a bug of ours in it: not a ModelError."""
+
+    def request(self, *args: object) -> object:
+        raise RuntimeError("a bug")
+
+
+def test_a_call_that_fails_in_any_way_still_ends_its_record_and_live_line(
+    root: Path, make_client: MakeClient
+) -> None:
+    seen: list[str] = []
+    client = make_client("http://127.0.0.1:9", "anthropic", transport=Broken())
+    client.tracer = Tracer(root, "abc123", "builder-x")
+    client.on_progress = lambda progress: seen.append(progress.phase)
+    with pytest.raises(RuntimeError):
+        client.chat([ChatMessage.user("hi")])
+    assert seen == ["start", "end"]
+    ended = read_events(root / "events.jsonl").events[-1]
+    assert isinstance(ended, ModelCallEnded) and ended.outcome == "RuntimeError"
+
+
+def test_a_lone_surrogate_in_an_answer_reaches_the_log_and_the_store(
+    root: Path, scripted: StartServer, make_client: MakeClient
+) -> None:
+    # A model's JSON arguments with "\ud800" decode to a string UTF-8 cannot hold.
+    server = scripted(
+        [{"reply": {"tool_calls": [{"name": "w", "arguments": {"content": "a\ud800b"}}]}}]
+    )
+    client = make_client(server.url, "openai")
+    client.tracer = Tracer(root, "abc123", "builder-x")
+    result = client.chat([ChatMessage.user("hi")])
+    assert result.tool_calls[0].arguments == {"content": "a\ufffdb"}
+    ended = read_events(root / "events.jsonl").events[-1]
+    assert isinstance(ended, ModelCallEnded) and ended.stored and ended.outcome == "ok"
