@@ -332,8 +332,8 @@ def encode(api: Api, seen: Seen, reply: ScriptedReply) -> dict[str, Any]:
         "model": seen.model,
         "content": blocks,
         "stop_reason": stop or ("tool_use" if calls else "end_turn"),
-        "usage": {
-            "input_tokens": prompt,
+        "usage": {  # as Anthropic counts: input_tokens leave out the cached part
+            "input_tokens": max(prompt - cached, 0),
             "output_tokens": completion,
             "cache_read_input_tokens": cached,
         },

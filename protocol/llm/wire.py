@@ -329,10 +329,14 @@ class Anthropic:
             text="".join(texts),
             tool_calls=calls,
             finish_reason="length" if stop == "max_tokens" else stop,
+            # Anthropic's input_tokens leave out the cached part; OpenAI's prompt_tokens hold
+            # it: counted the same way, the cached figure is a part of the prompt's.
             usage=Usage(
-                prompt_tokens=usage.get("input_tokens") or 0,
-                completion_tokens=usage.get("output_tokens") or 0,
-                cached_tokens=usage.get("cache_read_input_tokens") or 0,
+                prompt_tokens=_count(usage.get("input_tokens"))
+                + _count(usage.get("cache_read_input_tokens"))
+                + _count(usage.get("cache_creation_input_tokens")),
+                completion_tokens=_count(usage.get("output_tokens")),
+                cached_tokens=_count(usage.get("cache_read_input_tokens")),
             ),
             model=str(body.get("model") or ""),
         )

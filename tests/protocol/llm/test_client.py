@@ -18,6 +18,7 @@ from protocol.llm import (
     ServerUnreachable,
     ToolSpec,
     TruncatedAnswer,
+    Usage,
 )
 from tests.protocol.llm.conftest import MODEL, PROVIDERS, MakeClient, Sleeps, StartServer
 
@@ -50,6 +51,17 @@ def test_plain_chat(provider: str, scripted: StartServer, make_client: MakeClien
     assert result.usage.prompt_tokens == 10
     assert server.log[0].seen.api == provider
     assert server.log[0].seen.role == "build"
+
+
+def test_every_provider_counts_the_cached_part_inside_the_prompt(
+    provider: str, scripted: StartServer, make_client: MakeClient
+) -> None:
+    # Anthropic's input_tokens leave the cached part out, OpenAI's prompt_tokens hold it.
+    usage = {"prompt_tokens": 300, "completion_tokens": 21, "cached_tokens": 256}
+    server = scripted([{"reply": {"content": "hi", "usage": usage}}])
+    result = make_client(server.url, provider).chat([ChatMessage.user("hello")])
+    cached = 0 if provider == "ollama" else 256  # Ollama reports no cache
+    assert result.usage == Usage(prompt_tokens=300, completion_tokens=21, cached_tokens=cached)
 
 
 def test_native_tool_calls_and_the_tool_result_round_trip(
