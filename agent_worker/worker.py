@@ -306,6 +306,7 @@ class Worker:
         note: str,
         result: TaskResult | None = None,
         costs_attempt: bool = True,
+        category: ErrorCategory | None = None,
     ) -> bool:
         """running -> `status`, only if the task is still this agent's at this attempt."""
         try:
@@ -319,6 +320,7 @@ class Worker:
                 expected_owner=self.name,
                 expected_attempt=assignment.attempt,
                 costs_attempt=costs_attempt,
+                category=category,
             )
         except (TransitionConflict, KeyError, TaskFileError) as exc:
             self.view.event("info", f"task {assignment.task_id} moved on meanwhile: {exc}")
@@ -481,7 +483,11 @@ class Worker:
             tail = "".join(traceback.format_exception(exc))[-2000:]
         costs = category not in NOT_ITS_FAULT
         if self._move(
-            assignment, TaskStatus.FAILED, f"{category.value}: {message}", costs_attempt=costs
+            assignment,
+            TaskStatus.FAILED,
+            f"{category.value}: {message}",
+            costs_attempt=costs,
+            category=category,
         ):
             report = ErrorReport(
                 task_id=assignment.task_id,

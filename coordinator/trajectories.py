@@ -51,6 +51,7 @@ class Attempt:
     iteration: int = 0  # the build iteration it ran in (0: exploring, before the plan)
     status: str = "pending"  # the last status of this attempt
     note: str = ""
+    category: str = ""  # the failure's ErrorCategory, as the worker typed it
     calls: list[Call] = field(default_factory=list)
 
     @property
@@ -61,7 +62,7 @@ class Attempt:
     def label(self) -> str:
         """The typed label of its failure: the failed model call's error type for a "model"
         failure, else the category its note starts with."""
-        category = note_category(self.note)
+        category = self.category or note_category(self.note)  # a note: a log from before
         failed_calls = [c for c in self.calls if c.failed]
         if category in ("model", "") and failed_calls:
             return failed_calls[-1].event.outcome
@@ -157,6 +158,7 @@ def read_run(events: list[Event]) -> Run:
                     Attempt(event.task_id, event.attempt, position),
                 )
                 attempt.status, attempt.note, attempt.position = event.status, event.note, position
+                attempt.category = event.category
                 attempt.owner = event.owner or attempt.owner
                 if event.status in ("assigned", "running") and not attempt.iteration:
                     attempt.iteration = iteration

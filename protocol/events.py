@@ -52,6 +52,7 @@ class TaskChanged(_Event):
     by: str = ""
     note: str = ""
     costs_attempt: bool = True
+    category: str = ""  # a failure's ErrorCategory value ("lint", "budget", ...)
     # Set when the task is created: what it is, so a view of the log needs no task file.
     title: str = ""
     module: str = ""

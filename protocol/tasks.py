@@ -12,7 +12,15 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.messages import AgentName, FileEdit, TaskAssignment, TaskId, TraceRef, utc_now
+from protocol.messages import (
+    AgentName,
+    ErrorCategory,
+    FileEdit,
+    TaskAssignment,
+    TaskId,
+    TraceRef,
+    utc_now,
+)
 from protocol.reports import ExplorationReport
 
 
@@ -50,6 +58,8 @@ class TaskEvent(BaseModel):
     # A failure that is not the task's doing (the model server unreachable, a shutdown, a
     # `team kill`): it costs no attempt. Decided where the failure is known, never from `note`.
     costs_attempt: bool = True
+    # What kind of failure it was (a failed move): typed, so that no reader parses `note`.
+    category: ErrorCategory | None = None
 
 
 class TaskResult(BaseModel):

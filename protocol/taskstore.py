@@ -18,6 +18,7 @@ from protocol.atomic import atomic_write_json
 from protocol.events import TaskChanged
 from protocol.layout import Layout
 from protocol.locks import file_lock
+from protocol.messages import ErrorCategory
 from protocol.tasks import (
     ALLOWED_MOVES,
     Task,
@@ -175,6 +176,7 @@ class TaskStore:
         expected_owner: str | None = None,
         expected_attempt: int | None = None,
         costs_attempt: bool = True,
+        category: ErrorCategory | None = None,
     ) -> Task:
         """Move a task from `expected` to `new` atomically, or raise `TransitionConflict`.
 
@@ -198,6 +200,7 @@ class TaskStore:
                 note=note,
                 result=result,
                 costs_attempt=costs_attempt,
+                category=category,
             )
 
     def _move(
@@ -210,6 +213,7 @@ class TaskStore:
         note: str = "",
         result: TaskResult | None = None,
         costs_attempt: bool = True,
+        category: ErrorCategory | None = None,
     ) -> Task:
         update: dict[str, Any] = {"status": new}
         if new == TaskStatus.READY and task.status == TaskStatus.FAILED:
@@ -220,7 +224,12 @@ class TaskStore:
             update["result"] = result.model_dump()
         attempt = update.get("attempt", task.attempt)
         event = TaskEvent(
-            status=new, by=by, attempt=attempt, note=note, costs_attempt=costs_attempt
+            status=new,
+            by=by,
+            attempt=attempt,
+            note=note,
+            costs_attempt=costs_attempt,
+            category=category,
         )
         update["history"] = [*task.history, event]
         moved = _validated(task, **update)
@@ -247,6 +256,7 @@ class TaskStore:
                 by=event.by,
                 note=events.short(event.note, 300),
                 costs_attempt=event.costs_attempt,
+                category=event.category.value if event.category else "",
             ),
         )
 

@@ -254,6 +254,11 @@ def test_a_task_attempt_stops_at_its_token_cap(team: StartTeam) -> None:
     assert len(t.server.log) == 2
     [budget] = [e for e in read_events(t.layout.events_jsonl).events if e.kind == "budget"]
     assert (budget.scope, budget.limit, budget.used, budget.task_id) == ("task", 30, 36, 1)
+    # The failure's kind is a field of the task's history and of its event, not only words.
+    [failed] = [e for e in TaskStore(t.layout).get(1).history if e.status == TaskStatus.FAILED]
+    assert failed.category == "budget"
+    moves = [e for e in read_events(t.layout.events_jsonl).events if e.kind == "task"]
+    assert moves[-1].category == "budget"
 
 
 def test_an_unreachable_model_is_reported_not_crashed(team: StartTeam) -> None:
