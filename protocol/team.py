@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from protocol import events
 from protocol.atomic import atomic_write_json
 from protocol.events import TeamChanged
+from protocol.layout import Layout
 from protocol.locks import file_lock
 from protocol.messages import AgentName, utc_now
 
@@ -183,7 +184,7 @@ def modify_team(
         info.iteration,
     ):
         events.emit(
-            path.parent / "events.jsonl",
+            Layout.of(path.parent.parent).events_jsonl,
             TeamChanged(
                 status=updated.status.value,
                 detail=events.short(updated.detail, 300),
