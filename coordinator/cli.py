@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.text import Text
 
 from coordinator import trace_export, trace_view, views
-from coordinator.activity import Activity
+from coordinator.activity import Activity, fold
 from coordinator.classify import ErrorClass
 from coordinator.demo import (
     DEMO_TASK,
@@ -37,7 +37,7 @@ from coordinator.demo import (
 from coordinator.doctor import run_checks
 from coordinator.inbox_watch import ALL_STATES, collect, follow, is_info, needs_handling
 from coordinator.lifecycle import kill_team
-from coordinator.liveness import liveness_problems
+from coordinator.liveness import FINISHED, liveness_problems
 from coordinator.logs import agent_logs, follow_lines, last_lines, log_files
 from coordinator.tmux import TeamSession, socket_name
 from coordinator.trace_export import TRAINING_FIELDS
@@ -54,7 +54,7 @@ from coordinator.up import (
 )
 from coordinator.validate import report as problems_report
 from coordinator.validate import task_problems
-from coordinator.watch_view import spend_line, watch_frame
+from coordinator.watch_view import budget_line, spend_line, watch_frame
 from coordinator.workspace import Team, init_workspace, open_team, team_workspace
 from protocol import (
     COORDINATOR,
@@ -393,15 +393,17 @@ def _read_capped(stream: BinaryIO, source: str) -> bytes:
 @click.option(
     "--watch",
     is_flag=True,
-    help="Keep showing what the team does, live from the event log, until it ends (Ctrl-C "
-    "leaves). Not on a terminal, a plain frame is printed each time something changed.",
+    help="Keep showing what the team does, live from the event log, until the team has "
+    "ended and its coordinator is gone (Ctrl-C leaves sooner). Not on a terminal (a pipe, a "
+    "file), it prints a plain frame each time something changed.",
 )
 @click.option(
     "--interval",
     default=0.5,
     show_default=True,
     type=click.FloatRange(min=0.1),
-    help="Seconds between two looks of --watch.",
+    envvar="TEAM_STATUS_INTERVAL",
+    help="Seconds between two redraws of --watch (team.json and the agents: once a second).",
 )
 @workspace_option
 @pass_context
@@ -417,9 +419,11 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
 
     --json keys: team, agents, tasks, problems, not_running, and from the event log: usage
     (prompt_tokens, completion_tokens, cached_tokens, model_calls, model_seconds, tool_calls,
-    per_agent, per_task), activity (per agent: state, role, task_id, doing, since,
-    in_model_call), progress (tasks per status), dod (iteration, criteria, steps) and budget
-    (the budgets reached).
+    and the same per_agent and per_task), activity (per agent: state, role, task_id,
+    model_call {call_id, role, model, since} while one runs, last_tool {tool, outcome, at}),
+    progress (tasks per status), dod (iteration, criteria [{id, passed, detail}], steps [{name,
+    passed, detail}]) and budget ([{ts, scope, limit, used, task_id}], the budgets reached).
+    docs/observability.md describes them.
 
     \b
     Examples:
@@ -431,14 +435,15 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
     if watch:
         if as_json:
             raise click.UsageError("--watch and --json do not go together")
-        code = watch_status(c, interval)
-        sys.exit(code)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch is left
+            watch_status(c, interval)
+        return
     layout, info, damage = c.damaged_team()
     tasks, problems = _read_tasks(TaskStore(layout))
     if damage:
         problems.insert(0, damage)
     agents = read_agents(layout)
-    activity = Activity.of(read_events(layout.events_jsonl).events, tasks)
+    activity = Activity.from_events(read_events(layout.events_jsonl).events, tasks)
     # Shown, and in --json, but not an exit 1: a team between two looks can show them.
     gone = liveness_problems(info, agents, tasks, is_running)
     if as_json:
@@ -453,7 +458,7 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
                 "activity": activity.activity_json(),
                 "progress": activity.progress(),
                 "dod": activity.dod_json(),
-                "budget": activity.budgets,
+                "budget": activity.budget_json(),
             }
         )
     else:
@@ -472,56 +477,50 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
         else:
             c.out.print("no tasks yet")
         for budget in activity.budgets:
-            c.out.print(Text(f"budget reached: {budget}", style="bold red"))
+            c.out.print(Text(budget_line(budget), style="bold red"))
         for problem in problems:
             c.out.print(Text.assemble(("problem: ", "bold red"), inert(problem)), highlight=False)
     if problems:
         sys.exit(1)
 
 
-def watch_status(c: Context, interval: float) -> int:
-    """`team status --watch`: fold the event log as it grows; leave when the team ended and
-    its coordinator is gone, or on Ctrl-C."""
+def watch_status(c: Context, interval: float) -> None:
+    """`team status --watch`: fold the event log as it grows (waiting for it if there is none
+    yet) and redraw; leave when the team has ended and its coordinator is gone."""
     layout, info, _ = c.damaged_team()
     tasks, _ = _read_tasks(TaskStore(layout))  # once: names tasks from before the log
     tail = EventTail(layout.events_jsonl)
-    activity = Activity.of(tail.read(), tasks)
-    live = c.out.is_terminal
-    shown = -1
-    try:
-        with Live(console=c.out, auto_refresh=False, transient=False) if live else (
-            contextlib.nullcontext()
-        ) as screen:  # fmt: skip
-            while True:
-                for event in tail.read():
-                    activity.apply(event)
-                info = _team_or(layout, info)
-                frame = watch_frame(activity, info)
-                if screen is not None:
-                    screen.update(frame, refresh=True)
-                elif activity.events != shown:
-                    c.out.print(frame)
-                shown = activity.events
-                if _team_ended(layout, info):
-                    break
-                time.sleep(interval)
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    activity = Activity.from_events(tail.read(), tasks)
+    alive: dict[str, bool] = {}
+    looked = float("-inf")
+    shown: tuple[int, dict[str, bool]] | None = None
+    with _screen(c) as screen:
+        while True:
+            ended = False
+            if time.monotonic() - looked >= 1.0:
+                looked = time.monotonic()
+                info = read_team_or_backup(layout.team_json)[0] or info
+                alive = {a.name: is_running(a) for a in read_agents(layout)}
+                ended = info is not None and info.status in FINISHED and not alive.get(COORDINATOR)
+            for event in tail.read():  # after the look: an ended team's last events are there
+                fold(activity, event)
+            frame = watch_frame(activity, info, alive)
+            if screen is not None:
+                screen.update(frame, refresh=True)
+            elif shown != (activity.events, alive):
+                c.out.print(frame)
+                c.out.print()
+            shown = (activity.events, dict(alive))
+            if ended:
+                return
+            time.sleep(interval)  # a redraw's pace, not a wait for another process
 
 
-def _team_or(layout: Layout, info: TeamInfo | None) -> TeamInfo | None:
-    try:
-        return TeamInfo.read(layout.team_json)
-    except TeamFileError:
-        return info
-
-
-def _team_ended(layout: Layout, info: TeamInfo | None) -> bool:
-    if info is None or info.status.value not in ("done", "failed", "stopped"):
-        return False
-    coordinator = next((a for a in read_agents(layout) if a.name == COORDINATOR), None)
-    return coordinator is None or not is_running(coordinator)
+def _screen(c: Context) -> contextlib.AbstractContextManager[Live | None]:
+    """A live screen on a terminal; none elsewhere, where each frame is printed."""
+    if c.out.is_terminal:
+        return Live(console=c.out, auto_refresh=False)
+    return contextlib.nullcontext()
 
 
 def _read_tasks(store: TaskStore) -> tuple[list[Task], list[str]]:

@@ -3,21 +3,18 @@ DAG's progress and the Definition-of-Done results, as one rich renderable."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from coordinator.activity import Activity, Spend
+from coordinator.activity import Activity, AgentActivity, Spend
+from coordinator.views import STATUS_STYLE
 from protocol import TaskStatus, TeamInfo
 from protocol.display import inert_line
-
-STATUS_STYLE = {s.value: style for s, style in {
-    TaskStatus.PENDING: "dim", TaskStatus.READY: "cyan", TaskStatus.ASSIGNED: "blue",
-    TaskStatus.RUNNING: "yellow", TaskStatus.DONE: "green", TaskStatus.FAILED: "red",
-    TaskStatus.ABANDONED: "magenta",
-}.items()}  # fmt: skip
+from protocol.events import BudgetReached
 
 
 def tokens(spend: Spend) -> str:
@@ -31,34 +28,58 @@ def seconds(value: float) -> str:
     return f"{value:.0f}s" if value >= 10 else f"{value:.1f}s"
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def spend_line(activity: Activity) -> str:
     """One line of totals: what `team status` shows under its header."""
     s = activity.spend
     cached = f" ({s.cached_tokens} cached)" if s.cached_tokens else ""
     return (
-        f"{s.model_calls} model calls, {s.prompt_tokens} prompt + {s.completion_tokens} "
-        f"completion tokens{cached}, {seconds(s.model_seconds)} in models, "
-        f"{activity.tool_calls} tool calls"
+        f"{_count(s.model_calls, 'model call')}, {s.prompt_tokens} prompt + "
+        f"{s.completion_tokens} completion tokens{cached}, {seconds(s.model_seconds)} in "
+        f"models, {_count(s.tool_calls, 'tool call')}"
     )
 
 
-def _agents(activity: Activity, now: datetime) -> Table:
+def _doing(agent: AgentActivity, now: datetime) -> tuple[Text, str]:
+    """What the agent does and for how long: its model call, else its last tool and when."""
+    if agent.model_call is not None:
+        call = agent.model_call
+        age = (now - call.since).total_seconds()
+        return Text(inert_line(f"model {call.role} ({call.model})"), style="yellow"), f"{age:.0f}s"
+    if agent.last_tool is not None:
+        tool = agent.last_tool
+        style = "" if tool.outcome in ("ok", "finished") else "red"
+        age = (now - tool.at).total_seconds()
+        return Text(inert_line(f"tool {tool.tool}"), style=style), f"{age:.0f}s ago"
+    return Text("-"), "-"
+
+
+def _agents(activity: Activity, alive: Mapping[str, bool], now: datetime) -> Table:
     table = Table(title="agents", title_justify="left", expand=False)
-    for column in ("agent", "state", "task", "doing", "for", "tokens", "model time"):
+    for column in ("agent", "state", "alive", "task", "doing", "for", "tokens", "model time"):
         table.add_column(column, no_wrap=True, overflow="ellipsis")
     for agent in sorted(activity.agents.values(), key=lambda a: a.name):
-        age = f"{(now - agent.since).total_seconds():.0f}s" if agent.since else "-"
-        doing = Text(inert_line(agent.doing or "-"), style="yellow" if agent.in_call else "")
+        doing, age = _doing(agent, now)
+        up = alive.get(agent.name)
         table.add_row(
             inert_line(agent.name),
             inert_line(agent.state or "-"),
+            "-" if up is None else Text("yes" if up else "no", style="green" if up else "red"),
             str(agent.task_id or "-"),
             doing,
-            age if agent.in_call else (f"{age} ago" if agent.since else "-"),
+            age,
             tokens(agent.spend),
             seconds(agent.spend.model_seconds) if agent.spend.model_calls else "-",
         )
     return table
+
+
+def _status(status: str) -> Text:
+    known = {s.value: s for s in TaskStatus}.get(status)  # the log may hold any text
+    return Text(status or "-", style=STATUS_STYLE[known] if known else "")
 
 
 def _tasks(activity: Activity) -> Table:
@@ -69,7 +90,7 @@ def _tasks(activity: Activity) -> Table:
         table.add_row(
             str(task.id),
             inert_line(task.title or task.module or "-"),
-            Text(task.status or "-", style=STATUS_STYLE.get(task.status, "")),
+            _status(task.status),
             str(task.attempt),
             inert_line(task.owner or "-"),
             tokens(task.spend),
@@ -88,17 +109,29 @@ def _dod(activity: Activity) -> Text:
     return line
 
 
-def watch_frame(activity: Activity, info: TeamInfo | None, now: datetime | None = None) -> Group:
+def budget_line(budget: BudgetReached) -> str:
+    where = f"task {budget.task_id}'s attempt" if budget.task_id is not None else "the team"
+    return f"budget reached: {where} used {budget.used} of its {budget.limit} tokens"
+
+
+def watch_frame(
+    activity: Activity,
+    info: TeamInfo | None,
+    alive: Mapping[str, bool],
+    now: datetime | None = None,
+) -> Group:
+    """One frame: `info` is team.json (None when unreadable), `alive` each agent's process."""
     now = now or datetime.now(UTC)
-    header = Text()
-    if info is not None:
-        header.append(f"team {info.id}", style="bold")
-    header.append(
-        f"  status {activity.team_status or (info.status.value if info else '?')}"
-        f"  iteration {activity.iteration or (info.iteration if info else 0)}"
-    )
-    if activity.detail:
-        header.append(f"\n{inert_line(activity.detail)}")
+    # team.json says where the team is (read each second); the log, when it is unreadable.
+    status = info.status.value if info else activity.team_status or "?"
+    iteration = info.iteration if info else activity.iteration
+    detail = info.detail if info else activity.detail
+    header = Text(f"team {info.id}" if info else "team (team.json unreadable)", style="bold")
+    header.append(f"  status {status}  iteration {iteration}")
+    if detail:
+        header.append(f"\n{inert_line(detail)}", style="red" if status == "failed" else "")
+    if not activity.events:
+        header.append("\nno events yet: waiting for .agents/events.jsonl", style="dim")
     progress = activity.progress()
     done = progress.get("done", 0)
     header.append(
@@ -108,11 +141,11 @@ def watch_frame(activity: Activity, info: TeamInfo | None, now: datetime | None 
     header.append(f"\n{spend_line(activity)}", style="dim")
     parts: list[RenderableType] = [header]
     if activity.agents:
-        parts.append(_agents(activity, now))
+        parts.append(_agents(activity, alive, now))
     if activity.tasks:
         parts.append(_tasks(activity))
     if activity.dod or activity.steps:
         parts.append(_dod(activity))
     for budget in activity.budgets:
-        parts.append(Text(f"budget reached: {budget}", style="bold red"))
+        parts.append(Text(budget_line(budget), style="bold red"))
     return Group(*parts)

@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,13 +90,7 @@ def test_team_up_with_subprocess_workers_fixes_the_planted_bug(
     status = json.loads(team(workspace, model, "status", "--json").stdout)
     assert status["team"]["status"] == "done"
     assert_one_span_tree(layout, info.trace_id)
-    # The tokens the team counted are those the server said it spent, call by call.
-    answered = [r.reply.tokens() for r in model.log if r.reply is not None and r.status == 200]
-    usage = status["usage"]
-    assert usage["model_calls"] == len(answered)
-    assert usage["prompt_tokens"] == sum(t[0] for t in answered)
-    assert usage["completion_tokens"] == sum(t[1] for t in answered)
-    assert sum(a["model_calls"] for a in usage["per_agent"].values()) == len(answered)
+    assert_counted_what_the_server_reported(status["usage"], model)
     assert status["progress"] == {"done": 5}
     assert status["dod"]["iteration"] == 2
     assert all(c["passed"] for c in status["dod"]["criteria"])
@@ -117,6 +113,27 @@ def test_a_team_stops_when_its_token_budget_is_spent(model: ScriptedServer, tmp_
     assert (budget.scope, budget.limit, budget.used) == ("team", 20, spent)
     assert spent >= 20
     assert not layout.plan_json.exists(), "it stopped before asking the planner"
+
+
+def assert_counted_what_the_server_reported(usage: dict[str, Any], server: ScriptedServer) -> None:
+    """The tokens `team status --json` counts are those the server's answers reported, in all
+    and per task (the TASK line of the request names it); each call is some agent's."""
+    answered = [r for r in server.log if r.reply is not None and r.status == 200
+                and not r.reply.error]  # fmt: skip
+    tokens = [r.reply.tokens() for r in answered if r.reply is not None]
+    assert usage["model_calls"] == len(answered)
+    assert usage["prompt_tokens"] == sum(t[0] for t in tokens)
+    assert usage["completion_tokens"] == sum(t[1] for t in tokens)
+    assert usage["cached_tokens"] == 0, "Ollama's answers carry no cached count"
+    assert sum(a["model_calls"] for a in usage["per_agent"].values()) == len(answered)
+    per_task: Counter[int] = Counter()
+    for request, (prompt, completion, _) in zip(answered, tokens, strict=True):
+        if request.seen.task is not None:
+            per_task[request.seen.task] += prompt + completion
+    counted = {int(k): t["prompt_tokens"] + t["completion_tokens"]
+               for k, t in usage["per_task"].items() if t["model_calls"]}  # fmt: skip
+    assert per_task, "the build requests name their tasks"
+    assert counted == dict(per_task)
 
 
 # Where each kind of span hangs in a run's trace.
