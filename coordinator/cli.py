@@ -494,6 +494,7 @@ def watch_status(c: Context, interval: float) -> None:
     alive: dict[str, bool] = {}
     looked = float("-inf")
     shown: tuple[int, dict[str, bool]] | None = None
+    gone = 0  # looks in a row that found the coordinator of an unfinished team not running
     with _screen(c) as screen:
         while True:
             ended = False
@@ -501,7 +502,15 @@ def watch_status(c: Context, interval: float) -> None:
                 looked = time.monotonic()
                 info = read_team_or_backup(layout.team_json)[0] or info
                 alive = {a.name: is_running(a) for a in read_agents(layout)}
-                ended = info is not None and info.status in FINISHED and not alive.get(COORDINATOR)
+                finished = info is not None and info.status in FINISHED
+                ended = finished and not alive.get(COORDINATOR)
+                # Killed (kill -9, the OOM killer): its status stays "building" forever. A
+                # few looks in a row, so that a team still starting is not taken for dead.
+                at_work = (
+                    info is not None and not finished and info.status != TeamStatus.INITIALISED
+                )
+                dead = at_work and alive.get(COORDINATOR) is False  # its record, not running
+                gone = gone + 1 if dead else 0
             for event in tail.read():  # after the look: an ended team's last events are there
                 fold(activity, event)
             frame = watch_frame(activity, info, alive)
@@ -513,7 +522,15 @@ def watch_status(c: Context, interval: float) -> None:
             shown = (activity.events, dict(alive))
             if ended:
                 return
+            if gone >= DEAD_LOOKS:
+                raise click.ClickException(
+                    "the team's coordinator is not running, and the team did not finish: "
+                    f"`team resume -w {layout.workspace}` carries on"
+                )
             time.sleep(interval)  # a redraw's pace, not a wait for another process
+
+
+DEAD_LOOKS = 5  # seconds of a missing coordinator before --watch says the team is dead
 
 
 def _screen(c: Context) -> contextlib.AbstractContextManager[Live | None]:
@@ -1134,6 +1151,7 @@ def _export_help() -> str:
     type=click.Choice(["markdown", "jsonl"]),
     default="markdown",
     show_default=True,
+    help="markdown: the failures, for review; jsonl: training pairs, one per line.",
 )
 @click.option(
     "-o",
@@ -1154,7 +1172,8 @@ def export(c: Context, form: str, output: Path | None) -> None:
         text = "".join(json.dumps(pair) + "\n" for pair in pairs)
         what = trace_view.plural(len(pairs), "training pair")
     if output is None:
-        sys.stdout.write(inert(text))
+        # On a terminal, model text is made inert; redirected, it is written as it was.
+        sys.stdout.write(inert(text) if sys.stdout.isatty() else text)
         return
     try:
         output.write_text(text, encoding="utf-8")

@@ -102,10 +102,12 @@ def _tasks(activity: Activity) -> Table:
 def _dod(activity: Activity) -> Text:
     line = Text(f"verification (iteration {activity.dod_iteration}): ")
     for name, (passed, _) in [*activity.steps.items(), *activity.dod.items()]:
-        line.append(f"{name} {'ok' if passed else 'FAILED'}  ", style="green" if passed else "red")
+        # Criterion ids are the planner model's text: inert, as every model text on a terminal.
+        label = f"{inert_line(name)} {'ok' if passed else 'FAILED'}  "
+        line.append(label, style="green" if passed else "red")
     for name, (passed, detail) in activity.dod.items():
         if not passed and detail:
-            line.append(f"\n  {name}: {inert_line(detail)[:160]}", style="red")
+            line.append(f"\n  {inert_line(name)}: {inert_line(detail)[:160]}", style="red")
     return line
 
 

@@ -15,6 +15,7 @@ from libtmux.test.retry import retry_until
 
 from coordinator.cli import cli
 from protocol import Task, TaskStore, TeamStatus
+from protocol.agents import AgentRecord
 from protocol.events import (
     CriterionChecked,
     EventLog,
@@ -23,6 +24,7 @@ from protocol.events import (
     TaskChanged,
     ToolCalled,
 )
+from protocol.messages import utc_now
 from protocol.team import update_team
 from tests.conftest import TeamDir
 from tests.processes import REPO
@@ -148,3 +150,20 @@ def test_status_watch_and_json_do_not_go_together(team_dir: TeamDir) -> None:
     result = status(team_dir, "--watch", "--json")
     assert result.exit_code == 2
     assert "--watch and --json do not go together" in result.output
+
+
+def test_status_watch_leaves_when_the_coordinator_of_a_team_at_work_is_dead(
+    team_dir: TeamDir,
+) -> None:
+    # A coordinator killed with kill -9: its record says working, its pid is gone, and the
+    # team's status stays "building" for ever. The watch must not wait for ever.
+    update_team(team_dir.layout.team_json, status=TeamStatus.BUILDING)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    AgentRecord(name="coordinator", role="coordinator", pid=int(dead.stdout), state="working",
+                started_at=utc_now()).write(team_dir.layout)  # fmt: skip
+    watch = subprocess.run(watch_command(team_dir), env=ENV, cwd=REPO, capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert watch.returncode == 1, watch.stdout + watch.stderr
+    assert "coordinator is not running, and the team did not finish" in watch.stderr
+    assert "team resume" in watch.stderr and "Traceback" not in watch.stderr
