@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from coordinator.install import python_install
+from coordinator.install import PythonInstall, python_install
 from protocol.plan import DodCriterion, VerificationType
 from protocol.sandbox import Sandbox, SandboxUnavailable
 from protocol.workspace_files import inside, read_text_inside
@@ -111,14 +111,12 @@ class Runner:
         )
         return done.code, done.output
 
-    def install(self) -> Step | None:
-        """Install what the workspace declares into its .venv (made once, kept): first the
-        team's own pip, isolated from the workspace, downloads what the package registry
-        provides (with the network); then the venv installs it and runs the workspace's own
-        packaging, where its setup.py runs (offline). See coordinator/install.py."""
-        plan = python_install(self.workspace)
-        if plan is None:
-            return None
+    def install(self, plan: PythonInstall) -> Step:
+        """Install what the workspace declares (`plan`) into its .venv (made once, kept):
+        first the team's own pip, isolated from the workspace, downloads what the package
+        registry provides (with the network); then the venv installs it and runs the
+        workspace's own packaging, where its setup.py runs (offline). See
+        coordinator/install.py."""
         venv = inside(self.workspace, ".venv")
         if venv is None or venv == self.workspace.resolve():
             return Step("install", False, ".venv is not a directory inside the workspace")
@@ -248,17 +246,16 @@ def verify(
     if not compiled.passed:  # fail fast: nothing else means anything
         return result
     runner = Runner(sandbox or Sandbox(workspace), timeout)
-    steps: tuple[tuple[str, Callable[[], list[Step | None]]], ...] = (
-        ("install", lambda: [runner.install()]),
-        ("npm", lambda: list(runner.npm())),
-        ("tests", lambda: [runner.tests()]),
-    )
+    # Only the steps this workspace has, each said as it starts.
+    steps: list[tuple[str, Callable[[], list[Step | None]]]] = []
+    install = python_install(workspace)
+    if install is not None:
+        steps.append(("install", lambda: [runner.install(install)]))
+    if (workspace / "package.json").is_file():
+        steps.append(("npm", lambda: list(runner.npm())))
+    steps.append(("tests", lambda: [runner.tests()]))
     try:
         for name, run in steps:
-            if name == "install" and python_install(workspace) is None:
-                continue
-            if name == "npm" and not (workspace / "package.json").is_file():
-                continue
             on_step(name)
             result.steps += [step for step in run() if step is not None]
         for criterion in dod:
