@@ -46,7 +46,7 @@ from protocol import (
     make_message,
 )
 from protocol.agents import MODEL_ROLE, AgentRecord, AgentRole
-from protocol.config import load_config
+from protocol.config import Config, load_config
 from protocol.events import AgentChanged, BudgetReached
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
@@ -125,7 +125,6 @@ class Worker:
             name=self.name, role=self.role, pid=os.getpid(), pane=os.environ.get("TMUX_PANE")
         )
         self.receiver: Receiver | None = None
-        self.config = load_config(self.layout.config_toml)
         self.tasks_done = 0
         self.unfinished: list[str] = []
         self._signals = 0
@@ -275,12 +274,13 @@ class Worker:
         self._set_state("working", task_id, assignment.title)
         self.view.event("task", f"{task_id}: {assignment.title} [{', '.join(assignment.files)}]")
         self._progress(task_id, "started", f"attempt {assignment.attempt}")
-        tracer = self._tracer(assignment)
+        config = load_config(self.layout.config_toml)  # per attempt: the user may change it
+        tracer = self._tracer(assignment, config)
         span = tracer.open(f"task {task_id} attempt {assignment.attempt}", "task",
                            task_id=task_id, attempt=assignment.attempt)  # fmt: skip
         tracer = tracer.child(span.span_id, task_id=task_id, attempt=assignment.attempt)
         try:
-            summary, files, checks, result = self._attempt(assignment, tracer)
+            summary, files, checks, result = self._attempt(assignment, config, tracer)
         except (LoopStopped, ModelError) as exc:
             tracer.close(span, failure_category(exc).value)
             self._fail(assignment, exc, message_id)
@@ -359,7 +359,7 @@ class Worker:
             )
             self.view.event("info", f"task {task.id}: completion sent again after a restart")
 
-    def _tracer(self, assignment: TaskAssignment) -> Tracer:
+    def _tracer(self, assignment: TaskAssignment, config: Config) -> Tracer:
         """This attempt's place in the team run's trace (its own trace when the assignment
         names none, as a hand-sent one does)."""
         trace = assignment.trace
@@ -368,15 +368,14 @@ class Worker:
             trace.trace_id if trace else new_trace_id(),
             self.name,
             trace.parent_id if trace else None,
-            store_limit_bytes=self.config.team.trace_store_mb * 1024 * 1024,
+            store_limit_bytes=config.team.trace_store_bytes,
         )
 
     def _attempt(
-        self, assignment: TaskAssignment, tracer: Tracer
+        self, assignment: TaskAssignment, config: Config, tracer: Tracer
     ) -> tuple[str, list[str], list[FileCheck], TaskResult]:
-        self.config = load_config(self.layout.config_toml)
         client = ModelClient(
-            self.config, MODEL_ROLE[self.role], tracer=tracer, on_progress=self.view.model_progress
+            config, MODEL_ROLE[self.role], tracer=tracer, on_progress=self.view.model_progress
         )
         toolbox = self._toolbox(assignment)
         loop = AgentLoop(

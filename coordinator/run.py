@@ -63,7 +63,7 @@ from protocol.agents import MODEL_ROLE, AgentRecord, AgentState, is_running, rea
 from protocol.config import TeamSettings, load_config
 from protocol.events import AgentChanged, BudgetReached, CriterionChecked, VerifyStepRan
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
-from protocol.messages import TraceRef, utc_now
+from protocol.messages import utc_now
 from protocol.plan import Plan
 from protocol.reports import ExplorationReport, RcaReport
 from protocol.roles import Role
@@ -111,7 +111,7 @@ class Coordinator:
             self.layout.root,
             new_trace_id(),
             COORDINATOR,
-            store_limit_bytes=self.config.team.trace_store_mb * 1024 * 1024,
+            store_limit_bytes=self.config.team.trace_store_bytes,
         )
         self.spent = TokenTally(self.layout.events_jsonl)
         self.build = Build(
@@ -235,7 +235,7 @@ class Coordinator:
         """One build-verify-fix round: the next round's tasks and snapshot, or done."""
         self._set(TeamStatus.BUILDING, iteration=iteration)
         self.say("info", f"iteration {iteration}: building {len(current)} tasks")
-        self.build.trace = TraceRef(trace_id=self.tracer.trace_id, parent_id=span.span_id)
+        self.build.trace = self.tracer.ref(span)
         self.build.run(current)
         self._set(TeamStatus.VERIFYING)
         with self.tracer.child(span.span_id).span("verify", "verify"):
@@ -354,7 +354,7 @@ class Coordinator:
             )
             self.store.add([explore])
         with self.tracer.span("explore", "explore") as span:
-            self.build.trace = TraceRef(trace_id=self.tracer.trace_id, parent_id=span.span_id)
+            self.build.trace = self.tracer.ref(span)
             self.build.run({explore.id})
         task = self.store.get(explore.id)
         return task.result.report if task.status == S.DONE and task.result else None

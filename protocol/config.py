@@ -97,6 +97,10 @@ class TeamSettings(_Strict):
     task_max_tokens: int | None = Field(default=None, ge=1)  # one task attempt
     trace_store_mb: int = Field(default=256, ge=0)  # full model exchanges kept in traces/
 
+    @property
+    def trace_store_bytes(self) -> int:
+        return self.trace_store_mb * 1024 * 1024
+
 
 class Config(_Strict):
     models: dict[Role, ModelRoute] = Field(default_factory=_default_models)

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol import events
 from protocol.callstore import CallStore
 from protocol.events import ModelCallEnded, ModelCallStarted, ToolCalled
-from protocol.messages import utc_now
+from protocol.messages import TraceRef, utc_now
 
 Attr = str | int | float | bool | None
 
@@ -105,6 +105,10 @@ class Tracer:
         tracer = Tracer(self.root, self.trace_id, self.agent, parent_id, **labels)
         tracer.store = self.store
         return tracer
+
+    def ref(self, span: OpenSpan) -> TraceRef:
+        """Where another process's spans hang under `span` (an assignment's `trace`)."""
+        return TraceRef(trace_id=self.trace_id, parent_id=span.span_id)
 
     def emit(self, event: events._Event) -> None:
         events.emit(self.events_path, event)
