@@ -364,7 +364,7 @@ class Worker:
         names none, as a hand-sent one does)."""
         trace = assignment.trace
         return Tracer(
-            self.layout.root,
+            self.layout,
             trace.trace_id if trace else new_trace_id(),
             self.name,
             trace.parent_id if trace else None,

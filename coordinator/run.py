@@ -108,7 +108,7 @@ class Coordinator:
         # This run's trace: the run's span, under it each iteration, the planning and the
         # root-cause analysis; the workers' task spans hang under the iteration's.
         self.tracer = Tracer(
-            self.layout.root,
+            self.layout,
             new_trace_id(),
             COORDINATOR,
             store_limit_bytes=self.config.team.trace_store_bytes,

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol import events
 from protocol.callstore import CallStore
 from protocol.events import ModelCallEnded, ModelCallStarted, ToolCalled
+from protocol.layout import Layout
 from protocol.messages import TraceRef, utc_now
 
 Attr = str | int | float | bool | None
@@ -81,7 +82,7 @@ class Tracer:
     """Writes one process's spans and call events. `parent_id` is the span new spans hang
     under; `task_id`/`attempt` label the model and tool calls made for a task."""
 
-    root: Path  # the workspace's .agents directory
+    layout: Layout
     trace_id: str
     agent: str
     parent_id: str | None = None
@@ -90,19 +91,19 @@ class Tracer:
     store_limit_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        self.store = CallStore(self.root / "traces", limit_bytes=self.store_limit_bytes)
+        self.store = CallStore(self.layout.traces_dir, limit_bytes=self.store_limit_bytes)
 
     @property
     def events_path(self) -> Path:
-        return self.root / "events.jsonl"
+        return self.layout.events_jsonl
 
     @property
     def spans_path(self) -> Path:
-        return self.root / "traces" / f"{self.trace_id}.jsonl"
+        return self.layout.trace_file(self.trace_id)
 
     def child(self, parent_id: str | None, **labels: Any) -> Tracer:
         """The same trace, under another parent (a task attempt's span)."""
-        tracer = Tracer(self.root, self.trace_id, self.agent, parent_id, **labels)
+        tracer = Tracer(self.layout, self.trace_id, self.agent, parent_id, **labels)
         tracer.store = self.store
         return tracer
 

@@ -9,6 +9,7 @@ import pytest
 
 from protocol import callstore
 from protocol.callstore import CallStore
+from protocol.layout import Layout
 from protocol.tracing import Tracer, read_spans
 
 
@@ -60,7 +61,7 @@ def test_a_full_store_keeps_no_more_calls(root: Path) -> None:
 
 
 def test_spans_link_to_their_parents_and_say_how_they_ended(root: Path) -> None:
-    tracer = Tracer(root, "abc123", "coordinator")
+    tracer = Tracer(Layout.of(root.parent), "abc123", "coordinator")
     with tracer.span("run", "run") as run:
         child = tracer.child(run.span_id)
         with child.span("iteration 1", "iteration"):
@@ -75,7 +76,7 @@ def test_spans_link_to_their_parents_and_say_how_they_ended(root: Path) -> None:
 
 
 def test_call_ids_are_never_given_twice_in_a_process(root: Path) -> None:
-    tracer = Tracer(root, "abc123", "coordinator")
+    tracer = Tracer(Layout.of(root.parent), "abc123", "coordinator")
     ids = [tracer.new_call_id(), tracer.child("p1").new_call_id()]
-    ids.append(Tracer(root, "abc123", "coordinator").new_call_id())
+    ids.append(Tracer(Layout.of(root.parent), "abc123", "coordinator").new_call_id())
     assert len(set(ids)) == 3

@@ -15,6 +15,7 @@ import pytest
 
 from protocol.config import load_config
 from protocol.events import ModelCallEnded, read_events
+from protocol.layout import Layout
 from protocol.llm import (
     ChatMessage,
     ContextOverflow,
@@ -336,8 +337,9 @@ def test_a_streamed_call_is_traced_as_streamed_with_the_whole_answer(
 ) -> None:
     server = serve(ANSWER)
     model = client(server, "openai")
-    (tmp_path / "traces").mkdir()  # as in a team's .agents directory
-    model.tracer = Tracer(tmp_path, "trace-1", "builder")
+    layout = Layout.of(tmp_path)
+    layout.traces_dir.mkdir(parents=True)  # as in a team's .agents directory
+    model.tracer = Tracer(layout, "trace-1", "builder")
     result = model.chat(ASK, tools=[WRITE_FILE])
     [ended] = [e for e in read_events(model.tracer.events_path).events
                if isinstance(e, ModelCallEnded)]  # fmt: skip

@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from protocol.events import ModelCallEnded, ModelCallStarted, read_events
+from protocol.layout import Layout
 from protocol.llm import BadAnswer, ChatMessage
 from protocol.tracing import Tracer, read_spans
 from tests.protocol.llm.conftest import MakeClient, StartServer
@@ -27,7 +28,7 @@ def test_a_traced_call_records_its_tokens_and_exchange(
     make_client: MakeClient,
 ) -> None:
     server = scripted([{"reply": {"content": "hello there"}}])
-    tracer = Tracer(root, "abc123", "builder-x", task_id=3, attempt=2)
+    tracer = Tracer(Layout.of(root.parent), "abc123", "builder-x", task_id=3, attempt=2)
     client = make_client(server.url, "openai")
     client.tracer = tracer
     result = client.chat([ChatMessage.user("hi")], temperature=0.3)
@@ -63,7 +64,7 @@ def test_a_failed_call_is_recorded_with_its_error_and_what_the_model_said(
 ) -> None:
     server = scripted([{"reply": {"content": "not json at all"}}])
     client = make_client(server.url, "ollama")
-    client.tracer = Tracer(root, "abc123", "coordinator")
+    client.tracer = Tracer(Layout.of(root.parent), "abc123", "coordinator")
     with pytest.raises(BadAnswer):
         client.chat([ChatMessage.user("give a number")], schema=Answer)
     ended = read_events(root / "events.jsonl").events[-1]
@@ -92,7 +93,7 @@ def test_a_call_that_fails_in_any_way_still_ends_its_record_and_live_line(
 ) -> None:
     seen: list[str] = []
     client = make_client("http://127.0.0.1:9", "anthropic", transport=Broken())
-    client.tracer = Tracer(root, "abc123", "builder-x")
+    client.tracer = Tracer(Layout.of(root.parent), "abc123", "builder-x")
     client.on_progress = lambda progress: seen.append(progress.phase)
     with pytest.raises(RuntimeError):
         client.chat([ChatMessage.user("hi")])
@@ -109,7 +110,7 @@ def test_a_lone_surrogate_in_an_answer_reaches_the_log_and_the_store(
         [{"reply": {"tool_calls": [{"name": "w", "arguments": {"content": "a\ud800b"}}]}}]
     )
     client = make_client(server.url, "openai")
-    client.tracer = Tracer(root, "abc123", "builder-x")
+    client.tracer = Tracer(Layout.of(root.parent), "abc123", "builder-x")
     result = client.chat([ChatMessage.user("hi")])
     assert result.tool_calls[0].arguments == {"content": "a\ufffdb"}
     ended = read_events(root / "events.jsonl").events[-1]
