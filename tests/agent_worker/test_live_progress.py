@@ -52,8 +52,8 @@ def test_the_pane_shows_a_slow_call_live_then_its_figures(
         pane_text(pane)
     )
     # Then the figures of the call that ended, and the line is gone.
-    assert retry_until(lambda: "build answered in" in pane_text(pane), 30, raises=False), (
-        pane_text(pane)
+    assert retry_until(lambda: "build answered in" in pane_text(pane), 30, raises=False), pane_text(
+        pane
     )
     assert retry_until(lambda: "nothing to do" in pane_text(pane), 30, raises=False)
     assert "waiting for the first token" not in pane_text(pane)
