@@ -157,7 +157,6 @@ class ModelClient:
         used native calls or wrote them as text; with `schema`, `parsed` is a validated
         instance (one repair round is tried with the validation error shown to the model).
         With a tracer, the call, its tokens and its whole exchange are recorded either way."""
-        started = time.monotonic()
         call_id = self.tracer.new_call_id() if self.tracer else ""
         span = (
             self.tracer.model_started(call_id, self.role, self.route.model, self.provider)
@@ -165,17 +164,17 @@ class ModelClient:
             else None
         )
         self._spent, self._sent, self._answer = Usage(), None, None
-        self._streamed, self._started = False, started
-        self._progress("start", started)
+        self._streamed, self._started = False, time.monotonic()
+        self._progress("start")
         try:
-            result = self._chat(messages, tools, schema, temperature, seed, started)
+            result = self._chat(messages, tools, schema, temperature, seed)
         except BaseException as exc:  # any way out ends the call: its record, its live line
-            self._record(span, call_id, started, temperature, None, exc)
-            self._progress("end", started, ok=False)
+            self._record(span, call_id, temperature, exc)
+            self._progress("end", ok=False)
             raise
         result.call_id = call_id
-        self._record(span, call_id, started, temperature, result, None)
-        self._progress("end", started, tokens=result.usage.completion_tokens)
+        self._record(span, call_id, temperature, None)
+        self._progress("end", tokens=result.usage.completion_tokens)
         return result
 
     def _chat(
@@ -185,7 +184,6 @@ class ModelClient:
         schema: type[BaseModel] | None,
         temperature: float | None,
         seed: int | None,
-        started: float,
     ) -> ChatResult:
         conversation = list(messages)
         native_tools = not tools or self._supports_native_tools()
@@ -222,7 +220,7 @@ class ModelClient:
             tool_calls=calls,
             parsed=parsed,
             usage=self._spent,
-            duration_s=time.monotonic() - started,
+            duration_s=time.monotonic() - self._started,
             model=reply.model or self.route.model,
             provider=self.provider,
             finish_reason=reply.finish_reason,
@@ -236,13 +234,12 @@ class ModelClient:
     def _progress(
         self,
         phase: Literal["start", "chunk", "end"],
-        started: float,
         tokens: int = 0,
         text: str = "",
         ok: bool = True,
     ) -> None:
         if self.on_progress is not None:
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - self._started
             self.on_progress(CallProgress(phase, self.role, self.route.model, elapsed, tokens,
                                           text, ok))  # fmt: skip
 
@@ -250,11 +247,11 @@ class ModelClient:
         self,
         span: OpenSpan | None,
         call_id: str,
-        started: float,
         temperature: float | None,
-        result: ChatResult | None,
         error: BaseException | None,
     ) -> None:
+        """The call, as it ended (`error` None: well), to the tracer: what the call in
+        progress sent, got and spent."""
         if self.tracer is None or span is None:
             return
         answer = self._answer.model_dump() if self._answer else {}
@@ -267,7 +264,7 @@ class ModelClient:
                 role=self.role,
                 model=self.route.model,
                 provider=self.provider,
-                duration_s=round(time.monotonic() - started, 4),
+                duration_s=round(time.monotonic() - self._started, 4),
                 prompt_tokens=self._spent.prompt_tokens,
                 completion_tokens=self._spent.completion_tokens,
                 cached_tokens=self._spent.cached_tokens,
@@ -366,8 +363,7 @@ class ModelClient:
                 decoder.feed(chunk)
                 if decoder.deltas and time.monotonic() - shown >= PROGRESS_EVERY:
                     shown = time.monotonic()
-                    self._progress("chunk", self._started, tokens=decoder.deltas,
-                                   text=decoder.text[-PROGRESS_TAIL:])  # fmt: skip
+                    self._progress("chunk", decoder.deltas, decoder.text[-PROGRESS_TAIL:])
         except ConnectFailed:
             if not decoder.ended:
                 raise
