@@ -73,14 +73,15 @@ class Limits(_Strict):
 
 
 def _default_models() -> dict[Role, ModelRoute]:
-    big = ModelRoute(model="llama3.3:70b", context_window=32768)
-    small = ModelRoute(model="qwen2.5-coder:7b", context_window=16384)
+    # Answer caps by what a turn must hold: an explorer's tool call (and its short report),
+    # a plan or an RCA as JSON, a builder's or tester's whole file in one write_file.
+    big, small = "llama3.3:70b", "qwen2.5-coder:7b"
     return {
-        "plan": big,
-        "rca": big,
-        "build": ModelRoute(model="qwen2.5-coder:14b", context_window=16384),
-        "explore": small,
-        "test": small,
+        "plan": ModelRoute(model=big, context_window=32768, max_answer_tokens=4096),
+        "rca": ModelRoute(model=big, context_window=32768, max_answer_tokens=3072),
+        "build": ModelRoute(model="qwen2.5-coder:14b", max_answer_tokens=4096),
+        "explore": ModelRoute(model=small, max_answer_tokens=1024),
+        "test": ModelRoute(model=small, max_answer_tokens=4096),
     }
 
 

@@ -30,6 +30,21 @@ def test_defaults_route_each_role_to_a_local_ollama_model(tmp_path: Path) -> Non
     }
 
 
+def test_each_role_has_an_answer_cap_for_what_its_turns_hold(tmp_path: Path) -> None:
+    env = {"TEAM_MODEL_EXPLORE": "openai:smollm2"}  # a model named alone keeps its role's cap
+    config = load_config(env=env, user_config=tmp_path / "none.toml")
+    caps = {r: config.route(r).max_answer_tokens for r in ("plan", "rca", "build", "test")}
+    assert config.route("explore").max_answer_tokens == 1024
+    assert all(cap > 1024 for cap in caps.values())
+    team = write(tmp_path / "team.toml", "[models.explore]\nmax_answer_tokens = 2048\n")
+    assert (
+        load_config(team, env=env, user_config=tmp_path / "none.toml")
+        .route("explore")
+        .max_answer_tokens
+        == 2048
+    )
+
+
 def test_layers_apply_in_order_user_team_environment_command_line(tmp_path: Path) -> None:
     user = write(
         tmp_path / "user.toml",
