@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from agent_worker.prompts import NUDGE
+from agent_worker.progress import STALL_ROUNDS, Call, Round, Stall, StallKind, trailing_stalls
+from agent_worker.prompts import ANSWER_CUT, nudge
 from agent_worker.tools import Finished, Toolbox, describe_arguments
 from protocol.config import TeamSettings
-from protocol.llm import ChatMessage, ModelClient, ToolCall
+from protocol.llm import ChatMessage, ModelClient, ToolCall, TruncatedAnswer
 from protocol.llm.budget import estimate_message_tokens, truncate_head_tail
 from protocol.tracing import OpenSpan, Tracer
 
@@ -32,6 +33,18 @@ class OutOfTime(LoopStopped):
 
 class ShutdownRequested(LoopStopped):
     pass
+
+
+class NoProgress(LoopStopped):
+    """Rounds in a row that got nowhere (prose, a cut answer, the same call again, only
+    failing calls), after a nudge: `stalls` says what each did."""
+
+    def __init__(self, stalls: list[Stall], fix: str = "") -> None:
+        said = "; ".join(f"round {s.round}: {s.detail}" for s in stalls)
+        super().__init__(f"no progress in {len(stalls)} rounds in a row, after a nudge: {said}"
+                         + (f"; {fix}" if fix else ""))  # fmt: skip
+        self.stalls = stalls
+        self.kinds = [s.kind for s in stalls]
 
 
 class OutOfTokens(LoopStopped):
@@ -60,8 +73,10 @@ class AgentLoop:
     temperature: float | None = 0.2
     seed: int | None = None
     tracer: Tracer | None = None
+    files: tuple[str, ...] = ()  # the task's FILES, named in a nudge
     rounds: int = 0
     tokens: int = 0  # prompt + completion, over every call of this loop
+    history: list[Round] = field(default_factory=list)
 
     def run(self, messages: list[ChatMessage], deadline: float | None = None) -> str:
         """Run until `finish` (its summary is returned) or a limit; `messages` grows in place
@@ -79,25 +94,60 @@ class AgentLoop:
             summary = self.step(messages)
             if summary is not None:
                 return summary
+            self.judge(messages)
 
     def step(self, messages: list[ChatMessage]) -> str | None:
         """One round: the model's answer, then each of its tool calls in order."""
-        result = self.client.chat(
-            self.fitted(messages),
-            tools=self.toolbox.specs(),
-            temperature=self.temperature,
-            seed=self.seed,
-        )
+        try:
+            result = self.client.chat(
+                self.fitted(messages),
+                tools=self.toolbox.specs(),
+                temperature=self.temperature,
+                seed=self.seed,
+            )
+        except TruncatedAnswer:  # what there was of it is unusable: the model is told
+            self.tokens += self.client.route.max_answer_tokens  # it spent its whole cap
+            self.on_event("fail", f"answer cut at {self._cap()}")
+            messages.append(ChatMessage(role="assistant", content=ANSWER_CUT))
+            self.history.append(Round(self.rounds, cut=True))
+            return None
         self.tokens += result.usage.total
         messages.append(
             ChatMessage(role="assistant", content=result.text, tool_calls=result.tool_calls)
         )
         if not result.tool_calls:
             self.on_event("model", result.text[:200] or "(no tool call)")
-            messages.append(ChatMessage.user(NUDGE))
+            self.history.append(Round(self.rounds))
             return None
+        calls: list[Call] = []
+        try:
+            return self._run_calls(messages, result.tool_calls, calls)
+        finally:
+            self.history.append(Round(self.rounds, tuple(calls)))
+
+    def judge(self, messages: list[ChatMessage]) -> None:
+        """After a round without `finish`: a nudge after the first stall, `NoProgress` after
+        `STALL_ROUNDS` of them in a row."""
+        stalls = trailing_stalls(self.history)
+        if len(stalls) >= STALL_ROUNDS:
+            cut = all(s.kind == StallKind.CUT for s in stalls)
+            fix = f"raise {self._cap()} or use a model that answers briefly" if cut else ""
+            raise NoProgress(stalls, fix)
+        if stalls:
+            text = nudge(stalls[-1], self.toolbox.tools, self.files, self.toolbox.written,
+                         cap=self.client.route.max_answer_tokens)  # fmt: skip
+            self.on_event("info", f"nudged: {stalls[-1].detail}")
+            messages.append(ChatMessage.user(text))
+
+    def _cap(self) -> str:
+        route = self.client.route
+        return f"models.{self.client.role}.max_answer_tokens = {route.max_answer_tokens}"
+
+    def _run_calls(
+        self, messages: list[ChatMessage], tool_calls: list[ToolCall], calls: list[Call]
+    ) -> str | None:
         finished: str | None = None
-        for call in result.tool_calls:
+        for call in tool_calls:
             self.on_event("tool", f"{call.name}({describe_arguments(call.arguments)})")
             if finished is not None:  # every call gets an answer, even after `finish`
                 messages.append(ChatMessage.tool_result(call, "not run: finish was called"))
@@ -111,6 +161,7 @@ class AgentLoop:
                 self._traced(span, call, "finished", done.summary)
                 continue
             self._traced(span, call, run.outcome, run.output)
+            calls.append(Call.of(call.name, call.arguments, run.outcome, run.output))
             output = truncate_head_tail(run.output, TOOL_RESULT_TOKENS)
             messages.append(ChatMessage.tool_result(call, output))
             if self.should_stop():  # a safe point between tool calls

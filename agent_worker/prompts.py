@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from agent_worker.paths import PathRefused, resolve
+from agent_worker.progress import Stall, StallKind
 from agent_worker.tools import UNLISTED_DIRS
 from protocol import TaskAssignment
 from protocol.llm.budget import fit_sections
@@ -24,9 +26,10 @@ You write tests (pytest) for the code of your task and may write only test files
 source you test first. Run the tests with run_command. When they are written, call finish with
 one sentence saying what they cover.""",
     "explorer": """You are {name}, an explorer in a team of coding agents. Look at the workspace
-with list_files and read_file (you cannot change anything), then call finish. You will then be
-asked for a structured report: the files that matter, languages, entry points, how tests run,
-and the conventions the code follows.""",
+with list_files and read_file (you cannot change anything). As soon as you have looked, call
+finish with one sentence on what is there; an empty workspace needs one list_files, then
+finish. You will then be asked for a structured report: the files that matter, languages,
+entry points, how tests run, and the conventions the code follows.""",
 }
 
 FIRST_ATTEMPT = "Write each of your files whole with write_file."
@@ -39,7 +42,41 @@ REPORT_REQUEST = "Now give your exploration report as the JSON object asked for.
 REPAIR_AFTER_CHECKS = """Your files do not pass their checks yet:
 {failures}
 Fix them, then call finish again."""
-NUDGE = "Use the tools to do the task; call finish when your files are complete."
+# Said for the model when its answer was cut at the answer cap: the answer itself is lost.
+ANSWER_CUT = "(my answer was cut off at its token limit and is lost)"
+NUDGES = {
+    StallKind.PROSE: "You answered with text and no tool call, so nothing was done. Answer "
+    "with a tool call, one of: {tools}.",
+    StallKind.CUT: "Your answer was cut off at its cap of {cap} tokens and thrown away. "
+    "Answer again, much shorter: one tool call, no explanation around it.",
+    StallKind.REPEATED: "You made the same call again ({detail}); it gives the same answer as "
+    "before. Do not repeat it: take the next step.",
+    StallKind.FAILED: "Your calls failed ({detail}). Call only these tools, with the argument "
+    "names their descriptions give: {tools}.",
+}
+NEXT_STEP_WRITE = (
+    "Your FILES are {files}; not written yet: {missing}. Write them with write_file, then "
+    "call finish."
+)
+NEXT_STEP_FINISH = "Your FILES are written ({files}): call finish, one sentence on what you did."
+NEXT_STEP_LOOKED = "When you have looked, call finish with one sentence saying what is there."
+
+
+def nudge(
+    stall: Stall, tools: Sequence[str], files: Sequence[str], written: Sequence[str], *, cap: int
+) -> str:
+    """The one precise instruction an agent gets after a round that got nowhere: what went
+    wrong, and the next step for its FILES."""
+    said = NUDGES[stall.kind].format(tools=", ".join(tools), cap=cap,
+                                     detail=stall.detail.split(": ", 1)[-1][:300])  # fmt: skip
+    missing = [f for f in files if f not in written]
+    if not files or "write_file" not in tools:
+        step = NEXT_STEP_LOOKED
+    elif missing:
+        step = NEXT_STEP_WRITE.format(files=", ".join(files), missing=", ".join(missing))
+    else:
+        step = NEXT_STEP_FINISH.format(files=", ".join(files))
+    return f"{said}\n{step}"
 
 
 def manifest(workspace: Path, limit: int = 300) -> str:

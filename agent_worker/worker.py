@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from agent_worker.lint import compile_check, import_check
-from agent_worker.loop import AgentLoop, Limits, LoopStopped, OutOfTokens, ShutdownRequested
+from agent_worker.loop import (
+    AgentLoop,
+    Limits,
+    LoopStopped,
+    NoProgress,
+    OutOfTokens,
+    ShutdownRequested,
+)
 from agent_worker.prompts import REPAIR_AFTER_CHECKS, REPORT_REQUEST, SYSTEM, task_prompt
 from agent_worker.tools import (
     ALL_TOOLS,
@@ -48,7 +55,14 @@ from protocol import (
 from protocol.agents import MODEL_ROLE, AgentRecord, AgentRole
 from protocol.config import Config, load_config
 from protocol.events import AgentChanged, BudgetReached
-from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
+from protocol.llm import (
+    BadAnswer,
+    ChatMessage,
+    ModelClient,
+    ModelError,
+    ServerUnreachable,
+    TruncatedAnswer,
+)
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
 from protocol.reports import ExplorationReport
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
@@ -85,6 +99,8 @@ def failure_category(exc: Exception) -> ErrorCategory:
         return ErrorCategory.BUDGET
     if isinstance(exc, ChecksFailed):
         return ErrorCategory.LINT
+    if isinstance(exc, NoProgress):
+        return ErrorCategory.NO_PROGRESS
     if isinstance(exc, ServerUnreachable):
         return ErrorCategory.UNREACHABLE
     if isinstance(exc, ModelError):
@@ -385,6 +401,7 @@ class Worker:
             should_stop=self._shutdown_pending,
             on_event=self.view.event,
             tracer=tracer,
+            files=tuple(assignment.files),
         )
         budget = client.route.context_window // 3
         messages = [
@@ -408,11 +425,21 @@ class Worker:
             result = TaskResult(summary=summary, files=toolbox.written)
             if self.role == "explorer":
                 loop.check_tokens()
-                messages.append(ChatMessage.user(REPORT_REQUEST))
-                report = client.chat(loop.fitted(messages), schema=ExplorationReport).parsed
-                if isinstance(report, ExplorationReport):
-                    result.report = report
+                result.report = self._report(client, loop, messages)
         return summary, toolbox.written, checks, result
+
+    def _report(
+        self, client: ModelClient, loop: AgentLoop, messages: list[ChatMessage]
+    ) -> ExplorationReport | None:
+        """The explorer's structured report; None when the model cannot give one (cut at its
+        cap, or not the schema): the coordinator plans from what it found itself."""
+        messages.append(ChatMessage.user(REPORT_REQUEST))
+        try:
+            report = client.chat(loop.fitted(messages), schema=ExplorationReport).parsed
+        except (TruncatedAnswer, BadAnswer) as exc:
+            self.view.event("fail", f"no exploration report: {exc}")
+            return None
+        return report if isinstance(report, ExplorationReport) else None
 
     def _toolbox(self, assignment: TaskAssignment) -> Toolbox:
         guard = ownership_guard(self.layout, assignment.task_id, assignment.files)

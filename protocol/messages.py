@@ -106,6 +106,8 @@ class ErrorCategory(StrEnum):
     LINT = "lint"
     TIMEOUT = "timeout"
     BUDGET = "budget"  # the task's token cap (team.task_max_tokens) was reached
+    # The agent got nowhere (prose, cut answers, the same call, failing calls) after a nudge.
+    NO_PROGRESS = "no_progress"
     PROTOCOL = "protocol"
     CRASH = "crash"
     OTHER = "other"

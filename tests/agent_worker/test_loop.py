@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from agent_worker.loop import AgentLoop, Limits
+from agent_worker.loop import AgentLoop, Limits, LoopStopped, NoProgress
+from agent_worker.progress import StallKind
 from agent_worker.tools import ALL_TOOLS, Toolbox
 from protocol.config import load_config
 from protocol.llm import ChatMessage, ModelClient, ToolCall
@@ -75,3 +78,98 @@ def test_a_long_conversation_is_fitted_text_mode_calls_included(
     assert len(fitted) == len(messages)
     assert "cut from the middle" in fitted[3].content
     assert fitted[0] == messages[0]
+
+
+def run_loop(
+    team_dir: TeamDir, tmp_path: Path, replies: list[dict[str, Any]], files: tuple[str, ...]
+) -> tuple[ScriptedServer, list[ChatMessage], str | LoopStopped]:
+    """Drive a loop with `replies` (the last repeats): what the server saw, the conversation,
+    and the summary or the way the loop stopped."""
+    scenario = Scenario.model_validate({"models": [{"name": "m"}], "rules": [{"replies": replies}]})
+    messages = [ChatMessage.user(f"TASK 1: x\nFILES: {', '.join(files)}")]
+    with ScriptedServer(scenario) as server:
+        loop = AgentLoop(
+            client_for(server.url, tmp_path),
+            Toolbox(team_dir.layout, "b", None, ALL_TOOLS),
+            Limits(),
+            files=files,
+        )
+        try:
+            outcome: str | LoopStopped = loop.run(messages)
+        except LoopStopped as stopped:
+            outcome = stopped
+    return server, messages, outcome
+
+
+def sent_last(server: ScriptedServer) -> str:
+    """The last message of the last request the server had."""
+    return json.dumps(server.log[-1].body["messages"][-1])
+
+
+PROSE = {"content": "I will now write the file."}
+WRITE_A = {
+    "tool_calls": [{"name": "write_file", "arguments": {"path": "a.py", "content": "x=1\n"}}]
+}
+FINISH = {"tool_calls": [{"name": "finish", "arguments": {"summary": "wrote a.py"}}]}
+
+
+def test_prose_is_nudged_with_the_tools_and_files_then_the_agent_carries_on(
+    team_dir: TeamDir, tmp_path: Path
+) -> None:
+    server, _, outcome = run_loop(team_dir, tmp_path, [PROSE, WRITE_A, FINISH], ("a.py", "b.py"))
+    assert outcome == "wrote a.py"
+    nudge = json.dumps(server.log[1].body["messages"][-1])
+    assert "no tool call" in nudge and "write_file" in nudge and "finish" in nudge
+    assert "not written yet: a.py, b.py" in nudge
+
+
+def test_prose_after_the_nudge_stops_the_loop_in_two_rounds(
+    team_dir: TeamDir, tmp_path: Path
+) -> None:
+    server, _, outcome = run_loop(team_dir, tmp_path, [PROSE], ("a.py",))
+    assert isinstance(outcome, NoProgress)
+    assert outcome.kinds == [StallKind.PROSE, StallKind.PROSE]
+    assert "no progress in 2 rounds in a row" in str(
+        outcome
+    ) and "round 2: answered with prose" in (str(outcome))
+    assert len(server.log) == 2
+
+
+def test_the_same_call_over_and_over_is_stopped(team_dir: TeamDir, tmp_path: Path) -> None:
+    listing = {"tool_calls": [{"name": "list_files", "arguments": {"path": "."}}]}
+    server, _, outcome = run_loop(team_dir, tmp_path, [listing], ("a.py",))
+    assert isinstance(outcome, NoProgress) and outcome.kinds == [StallKind.REPEATED] * 2
+    assert "the same call again: list_files(path=.)" in str(outcome)
+    assert "same call again" in json.dumps(server.log[2].body["messages"][-1])
+    assert len(server.log) == 3  # one new call, then a repeat (nudged), then another repeat
+
+
+def test_only_unknown_tools_are_stopped_naming_the_real_ones(
+    team_dir: TeamDir, tmp_path: Path
+) -> None:
+    unknown = {"tool_calls": [{"name": "create_file", "arguments": {"file": "a.py"}}]}
+    server, _, outcome = run_loop(team_dir, tmp_path, [unknown], ("a.py",))
+    assert isinstance(outcome, NoProgress) and outcome.kinds == [StallKind.FAILED] * 2
+    assert "create_file" in str(outcome)
+    nudge = json.dumps(server.log[1].body["messages"][-1])
+    assert "Your calls failed" in nudge and "list_files, read_file, write_file" in nudge
+
+
+def test_an_answer_cut_at_its_cap_is_asked_again_shorter_once(
+    team_dir: TeamDir, tmp_path: Path
+) -> None:
+    cut = {"content": "Let me explain at length", "finish_reason": "length"}
+    server, messages, outcome = run_loop(team_dir, tmp_path, [cut, WRITE_A, FINISH], ("a.py",))
+    assert outcome == "wrote a.py"
+    assert "cut off at its cap of 512 tokens" in json.dumps(server.log[1].body["messages"][-1])
+    assert [m.role for m in messages[:3]] == ["user", "assistant", "user"]  # turns alternate
+
+
+def test_an_answer_cut_twice_stops_saying_which_cap_to_raise(
+    team_dir: TeamDir, tmp_path: Path
+) -> None:
+    cut = {"content": "Let me explain at length", "finish_reason": "length"}
+    server, _, outcome = run_loop(team_dir, tmp_path, [cut], ("a.py",))
+    assert isinstance(outcome, NoProgress) and outcome.kinds == [StallKind.CUT] * 2
+    assert "raise models.build.max_answer_tokens = 512" in str(outcome)
+    assert len(server.log) == 2

@@ -232,8 +232,14 @@ def test_a_tester_may_write_only_tests(team: StartTeam) -> None:
     assert "not a test file" in json.dumps(t.server.log[1].body)
 
 
+def reads(count: int) -> list[dict[str, Any]]:
+    """A model that never finishes but does something new each round: it reads file after
+    file (none of them there)."""
+    return [native(call("read_file", path=f"notes{i}.txt")) for i in range(count)]
+
+
 def test_a_model_that_never_finishes_is_stopped_by_the_round_limit(team: StartTeam) -> None:
-    t = team([{"reply": {"content": "Let me think about it some more."}}])
+    t = team([{"replies": reads(10)}])
     t.assign(Task(id=1, title="x", files=["a.py"]), "builder-a")
     finish_worker(t.start_worker("builder-a", "--max-tasks", "1", "--max-rounds", "3"))
     [report] = [m for m in t.coordinator_messages() if isinstance(m.payload, ErrorReport)]
@@ -242,9 +248,40 @@ def test_a_model_that_never_finishes_is_stopped_by_the_round_limit(team: StartTe
     assert TaskStore(t.layout).get(1).status == TaskStatus.FAILED
 
 
+def test_a_model_that_answers_only_prose_is_stopped_as_no_progress(team: StartTeam) -> None:
+    t = team([{"reply": {"content": "Let me think about it some more."}}])
+    t.assign(Task(id=1, title="x", files=["a.py"]), "builder-a")
+    finish_worker(t.start_worker("builder-a", "--max-tasks", "1"))
+    [report] = [m for m in t.coordinator_messages() if isinstance(m.payload, ErrorReport)]
+    assert report.payload.category == "no_progress"
+    assert "no progress in 2 rounds in a row, after a nudge" in report.payload.message
+    assert len(t.server.log) == 2  # not 25 rounds of nothing
+    [failed] = [e for e in TaskStore(t.layout).get(1).history if e.status == TaskStatus.FAILED]
+    assert failed.category == "no_progress" and failed.costs_attempt
+
+
+def test_an_explorer_whose_report_is_cut_still_finishes_without_one(team: StartTeam) -> None:
+    t = team(
+        [
+            {
+                "match": {"schema": "ExplorationReport"},
+                "reply": {"content": '{"summary": "an empty', "finish_reason": "length"},
+            },
+            {"match": {"turn": 0}, "reply": native(call("list_files", path="."))},
+            {"reply": native(call("finish", summary="the workspace is empty"))},
+        ]
+    )
+    t.assign(Task(id=1, title="explore", role="explorer", files=[]), "explorer")
+    finish_worker(t.start_worker("explorer", "--max-tasks", "1", role="explorer"))
+    task = TaskStore(t.layout).get(1)
+    assert task.status == TaskStatus.DONE
+    assert task.result is not None and task.result.report is None
+    assert task.result.summary == "the workspace is empty"
+
+
 def test_a_task_attempt_stops_at_its_token_cap(team: StartTeam) -> None:
     # Each answer costs 10 prompt + 8 completion tokens (the scripted server's count).
-    t = team([{"reply": {"content": "Let me think about it some more."}}])
+    t = team([{"replies": [{**r, "usage": {"completion_tokens": 8}} for r in reads(10)]}])
     t.layout.config_toml.write_text("[team]\ntask_max_tokens = 30\n")
     t.assign(Task(id=1, title="x", files=["a.py"]), "builder-a")
     finish_worker(t.start_worker("builder-a", "--max-tasks", "1"))
