@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coordinator.decisions import HeartbeatWatch, Step, agent_name, agent_role, decide
+from coordinator.decisions import Abandon, HeartbeatWatch, Step, agent_name, agent_role, decide
+from coordinator.given_up import given_up
 from coordinator.outcomes import BuildStalled, TicksExhausted
 from coordinator.runners import Runner
 from protocol import (
@@ -79,9 +80,9 @@ class Build:
                     self._died(failure.owner, failure.task_id)
         for task_id in step.retry:
             self._move(task_id, S.FAILED, S.READY, "retry")
-        for abandon in step.abandon:
-            if self._move(abandon.task_id, abandon.status, S.ABANDONED, abandon.why):
-                self.say("fail", f"task {abandon.task_id} abandoned: {abandon.why}")
+        abandoned = [a for a in step.abandon if self._move(a.task_id, a.status, S.ABANDONED, a.why)]
+        if abandoned:
+            self._say_given_up(abandoned)
         tasks = [self.store.get(task_id) for task_id in step.start]
         self._start_workers(tasks)
         for task in tasks:
@@ -102,6 +103,20 @@ class Build:
         except TransitionConflict:
             return False
         return True
+
+    def _say_given_up(self, abandoned: list[Abandon]) -> None:
+        """Each task given up for its own failures, with why and what it takes with it; then
+        each task skipped because of one."""
+        lost = {g.task_id: g for g in given_up(self.store.all())}
+        for abandon in abandoned:
+            item = lost.get(abandon.task_id)
+            if item is None:
+                self.say("fail", f"task {abandon.task_id} skipped: {abandon.why}")
+                continue
+            text = f"task {item.task_id} abandoned: {item.why}"
+            if item.skipped:
+                text += f"; skipped because of it: {', '.join(map(str, item.skipped))}"
+            self.say("fail", text)
 
     def _end_hung_workers(self) -> None:
         layout = self.store.layout

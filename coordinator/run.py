@@ -24,6 +24,8 @@ from rich.console import Console
 from coordinator import git, rollback, snapshots
 from coordinator.building import Build
 from coordinator.decisions import after_verification, agent_role_of
+from coordinator.given_up import describe as describe_given_up
+from coordinator.given_up import given_up, nothing_built
 from coordinator.memory import IterationRecord, Memory
 from coordinator.outcomes import TeamFailed, TeamStopped
 from coordinator.pane import Pane
@@ -35,7 +37,7 @@ from coordinator.stuck import fingerprint
 from coordinator.usage import TokenTally
 from coordinator.validate import report as problems_report
 from coordinator.validate import task_problems
-from coordinator.verify import Verification, assertion_lines, verify
+from coordinator.verify import Verification, failure_lines, verify
 from protocol import (
     COORDINATOR,
     Completion,
@@ -237,7 +239,8 @@ class Coordinator:
         self.say("info", f"iteration {iteration}: building {len(current)} tasks")
         self.build.trace = self.tracer.ref(span)
         self.build.run(current)
-        self._set(TeamStatus.VERIFYING)
+        lost = given_up(self.store.all(), current)
+        self._set(TeamStatus.VERIFYING, describe_given_up(lost))  # in team.json and an event
         with self.tracer.child(span.span_id).span("verify", "verify"):
             result = self._verify(plan)
         before = self._results_of(iteration - 1)
@@ -265,8 +268,10 @@ class Coordinator:
         )
         if verdict == "":
             return current, snapshot_files, True
+        if result.nothing_built and lost:  # another round would build the same nothing
+            raise TeamFailed(nothing_built(lost))
         if verdict is not None:
-            raise TeamFailed(verdict)
+            raise TeamFailed(verdict + (f"; {describe_given_up(lost)}" if lost else ""))
         keep = rollback.files_to_keep(result, plan, self.store.all())
         snapshot_files = snapshots.take(self.layout, iteration, keep)
         with self.tracer.child(span.span_id).span("root-cause analysis", "rca") as rca:
@@ -466,15 +471,17 @@ class Coordinator:
     def _verify(self, plan: Plan) -> Verification:
         """Verify, saying each step as it starts; each result goes to the event log."""
         iteration = self.team.iteration
+        planned = [f for t in self.store.all() if t.module != "explore" for f in t.files]
         result = verify(
             self.layout.workspace,
             plan.dod,
             sandbox=self.sandbox,
             on_step=lambda name: self.say("run", f"verifying: {name}"),
+            planned=list(dict.fromkeys(planned)),
         )
         log = self.layout.events_jsonl
         for step in result.steps:
-            detail = "\n".join(assertion_lines(step.output)) if not step.passed else ""
+            detail = "\n".join(failure_lines(step.output)) if not step.passed else ""
             events.emit(
                 log,
                 VerifyStepRan(
@@ -499,7 +506,7 @@ class Coordinator:
         for step in result.steps:
             ok = "ok" if step.passed else "failed"
             self.say("check" if step.passed else "fail", f"{step.name}: {ok}")
-            for line in [] if step.passed else assertion_lines(step.output):
+            for line in [] if step.passed else failure_lines(step.output):
                 self.say("fail", f"  {line[:200]}")
         for criterion in result.criteria:
             self.say(

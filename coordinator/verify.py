@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -44,6 +44,7 @@ class CriterionResult:
 class Verification:
     steps: list[Step] = field(default_factory=list)
     criteria: list[CriterionResult] = field(default_factory=list)
+    nothing_built: bool = False  # no planned file exists: nothing else was checked
 
     @property
     def passed(self) -> bool:
@@ -235,11 +236,19 @@ def verify(
     sandbox: Sandbox | None = None,
     timeout: float = 300.0,
     on_step: Callable[[str], None] = lambda name: None,
+    planned: Sequence[str] = (),
 ) -> Verification:
     """Verify `workspace` against `dod`; the models' code runs under `sandbox` (confined in
     the workspace unless the user chose --no-sandbox). `on_step` hears each step's name as
-    it starts: verification can take minutes, and a pane must show which part runs."""
+    it starts: verification can take minutes, and a pane must show which part runs. When
+    none of the `planned` files exists, nothing was built: that is the one result, and no
+    criterion is run on an empty workspace."""
     result = Verification()
+    if planned and not any(_exists(workspace, path) for path in planned):
+        more = f" and {len(planned) - 10} more" if len(planned) > 10 else ""
+        shown = ", ".join(planned[:10]) + more
+        why = f"nothing was built: none of the planned files exists ({shown})"
+        return Verification([Step("build", False, why)], nothing_built=True)
     on_step("compile")
     compiled = compile_all(workspace)
     result.steps.append(compiled)
@@ -264,6 +273,16 @@ def verify(
     except SandboxUnavailable as exc:  # nothing of the models' runs unconfined by accident
         result.steps.append(Step("sandbox", False, str(exc)))
     return result
+
+
+def _exists(workspace: Path, relative: str) -> bool:
+    real = inside(workspace, relative)
+    return real is not None and real.exists()
+
+
+def failure_lines(output: str, limit: int = 6) -> list[str]:
+    """What a failed step says went wrong: its assertions, else its first lines."""
+    return assertion_lines(output, limit) or output.strip().splitlines()[:3]
 
 
 def assertion_lines(output: str, limit: int = 6) -> list[str]:

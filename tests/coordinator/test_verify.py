@@ -43,6 +43,23 @@ def test_everything_passes_on_a_good_workspace(tmp_path: Path) -> None:
     assert "1 passed" in result.criteria[0].detail
 
 
+def test_a_workspace_without_any_planned_file_says_nothing_was_built(tmp_path: Path) -> None:
+    ws = workspace(tmp_path, **{"README.md": "notes\n"})
+    marker = ws / "criterion-ran"
+    criteria = [dod("D1", "command", f"touch {marker}"), dod("D2", "file_exists", "hello.py")]
+    result = verify(ws, criteria, planned=["hello.py", "tests/test_hello.py"])
+    assert result.nothing_built and not result.passed
+    [step] = result.steps
+    assert step.output == (
+        "nothing was built: none of the planned files exists (hello.py, tests/test_hello.py)"
+    )
+    assert result.criteria == [] and not marker.exists()  # no criterion run on nothing
+    # One planned file there: verification runs as ever.
+    (ws / "hello.py").write_text("x = 1\n")
+    built = verify(ws, criteria, planned=["hello.py", "tests/test_hello.py"])
+    assert not built.nothing_built and marker.exists()
+
+
 def test_a_syntax_error_fails_fast_with_file_and_line(tmp_path: Path) -> None:
     ws = workspace(
         tmp_path, **{"models.py": "def broken(:\n    pass\n", "tests__test_models.py": TEST_OK}
