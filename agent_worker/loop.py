@@ -107,7 +107,7 @@ class AgentLoop:
             )
         except TruncatedAnswer:  # what there was of it is unusable: the model is told
             self.tokens += self.client.route.max_answer_tokens  # it spent its whole cap
-            self.on_event("fail", f"answer cut at {self._cap()}")
+            self.on_event("fail", f"answer cut at its cap, {self._cap()}: asking for less")
             messages.append(ChatMessage(role="assistant", content=ANSWER_CUT))
             self.history.append(Round(self.rounds, cut=True))
             return None
@@ -130,18 +130,17 @@ class AgentLoop:
         `STALL_ROUNDS` of them in a row."""
         stalls = trailing_stalls(self.history)
         if len(stalls) >= STALL_ROUNDS:
-            cut = all(s.kind == StallKind.CUT for s in stalls)
-            fix = f"raise {self._cap()} or use a model that answers briefly" if cut else ""
-            raise NoProgress(stalls, fix)
+            fix = f"raise {self._cap()} in .agents/config.toml, or use a model that answers briefly"
+            raise NoProgress(stalls, fix if all(s.kind == StallKind.CUT for s in stalls) else "")
         if stalls:
-            text = nudge(stalls[-1], self.toolbox.tools, self.files, self.toolbox.written,
-                         cap=self.client.route.max_answer_tokens)  # fmt: skip
+            cap = self.client.route.max_answer_tokens
+            text = nudge(stalls[-1], self.toolbox.tools, self.files, self.toolbox.written, cap=cap)
             self.on_event("info", f"nudged: {stalls[-1].detail}")
             messages.append(ChatMessage.user(text))
 
     def _cap(self) -> str:
         route = self.client.route
-        return f"models.{self.client.role}.max_answer_tokens = {route.max_answer_tokens}"
+        return f"models.{self.client.role}.max_answer_tokens (now {route.max_answer_tokens})"
 
     def _run_calls(
         self, messages: list[ChatMessage], tool_calls: list[ToolCall], calls: list[Call]

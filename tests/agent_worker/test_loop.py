@@ -171,5 +171,5 @@ def test_an_answer_cut_twice_stops_saying_which_cap_to_raise(
     cut = {"content": "Let me explain at length", "finish_reason": "length"}
     server, _, outcome = run_loop(team_dir, tmp_path, [cut], ("a.py",))
     assert isinstance(outcome, NoProgress) and outcome.kinds == [StallKind.CUT] * 2
-    assert "raise models.build.max_answer_tokens = 512" in str(outcome)
+    assert "raise models.build.max_answer_tokens (now 512) in .agents/config.toml" in str(outcome)
     assert len(server.log) == 2
