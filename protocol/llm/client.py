@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from protocol.config import Config, ModelRoute, Providers
 from protocol.events import ModelCallEnded
-from protocol.llm import budget
+from protocol.llm import budget, server_info
 from protocol.llm.errors import (
     BadAnswer,
     BadServerURL,
@@ -32,6 +32,7 @@ from protocol.llm.errors import (
     TruncatedAnswer,
 )
 from protocol.llm.server_errors import URL_FIELD, URL_SETTING, client_error, how_to_start
+from protocol.llm.server_info import ServerInfo, fitted_route
 from protocol.llm.shaping import (
     REPAIR_PROMPT,
     calls_text,
@@ -87,23 +88,23 @@ class ModelClient:
     ) -> None:
         self.config = config
         self.role = role
-        self.route: ModelRoute = config.route(role)
-        if self.route.provider == "cassette":
-            if not self.route.cassette or not self.route.wire:
+        self.configured: ModelRoute = config.route(role)  # as configured; `route` as served
+        if self.configured.provider == "cassette":
+            if not self.configured.cassette or not self.configured.wire:
                 raise ValueError(f"models.{role}: provider cassette needs `cassette` and `wire`")
-            transport = transport or ReplayTransport(Path(self.route.cassette))
-            self.provider = self.route.wire
+            transport = transport or ReplayTransport(Path(self.configured.cassette))
+            self.provider = self.configured.wire
         else:
-            self.provider = self.route.provider
+            self.provider = self.configured.provider
         self.wire = WIRE_FORMATS[self.provider]
         self.transport = transport or HttpxTransport(config.limits.connect_timeout)
-        if config.providers.record_cassettes and self.route.provider != "cassette":
+        if config.providers.record_cassettes and self.configured.provider != "cassette":
             folder = Path(config.providers.record_cassettes).expanduser()
             folder.mkdir(parents=True, exist_ok=True)
             self.transport = RecordingTransport(self.transport, folder / f"{role}.json")
         self._sleep = sleep
         self._rng = rng
-        self._capabilities: dict[str, list[str]] = {}
+        self._info: ServerInfo | None = None  # what the server said, asked once
         self.tracer = tracer
         self.on_progress = on_progress
         # What the call in progress sent, got and spent: what the tracer records.
@@ -126,6 +127,26 @@ class ModelClient:
         self.close()
 
     # --- where and how ---------------------------------------------------------------
+
+    @property
+    def route(self) -> ModelRoute:
+        """The role's route as the server allows it: the context window no larger than the
+        server's real one and the answer cap fitted to it (the server is asked on first use)."""
+        return fitted_route(self.configured, self.server_info())
+
+    def server_info(self) -> ServerInfo:
+        """What the server says of this model (llama.cpp's /props, Ollama's /api/show), asked
+        once per client; unknowns from a server that does not say, never an error."""
+        if self._info is None:
+            self._info = server_info.fetch(
+                self.transport,
+                self.provider,
+                self.base_url,
+                self.configured.model,
+                self._headers(),
+                min(self.config.limits.read_timeout, server_info.INFO_TIMEOUT),
+            )
+        return self._info
 
     @property
     def base_url(self) -> str:
@@ -159,10 +180,12 @@ class ModelClient:
         With a tracer, the call, its tokens and its whole exchange are recorded either way."""
         call_id = self.tracer.new_call_id() if self.tracer else ""
         span = (
-            self.tracer.model_started(call_id, self.role, self.route.model, self.provider)
+            self.tracer.model_started(call_id, self.role, self.configured.model, self.provider)
             if self.tracer
             else None
         )
+        if self._info is not None and not self._info.answered:
+            self._info = None  # no server answered last time: ask again with this call
         self._spent, self._sent, self._answer = Usage(), None, None
         self._streamed, self._started = False, time.monotonic()
         self._progress("start")
@@ -207,7 +230,7 @@ class ModelClient:
                 error = describe(exc)
                 if attempts >= 2:
                     raise BadAnswer(
-                        f"{self.route.model} ({self.role}) did not give a valid "
+                        f"{self.configured.model} ({self.role}) did not give a valid "
                         f"{schema.__name__} after {attempts} tries: {error}; "
                         f"its answer began: {reply.text[:200]!r}"
                     ) from None
@@ -221,7 +244,7 @@ class ModelClient:
             parsed=parsed,
             usage=self._spent,
             duration_s=time.monotonic() - self._started,
-            model=reply.model or self.route.model,
+            model=reply.model or self.configured.model,
             provider=self.provider,
             finish_reason=reply.finish_reason,
             attempts=attempts,
@@ -240,7 +263,7 @@ class ModelClient:
     ) -> None:
         if self.on_progress is not None:
             elapsed = time.monotonic() - self._started
-            self.on_progress(CallProgress(phase, self.role, self.route.model, elapsed, tokens,
+            self.on_progress(CallProgress(phase, self.role, self.configured.model, elapsed, tokens,
                                           text, ok))  # fmt: skip
 
     def _record(
@@ -262,7 +285,7 @@ class ModelClient:
             ModelCallEnded(
                 call_id=call_id,
                 role=self.role,
-                model=self.route.model,
+                model=self.configured.model,
                 provider=self.provider,
                 duration_s=round(time.monotonic() - self._started, 4),
                 prompt_tokens=self._spent.prompt_tokens,
@@ -287,7 +310,7 @@ class ModelClient:
         seed: int | None,
     ) -> Reply:
         request = ChatRequest(
-            model=self.route.model,
+            model=self.configured.model,
             messages=conversation,
             tools=tools,
             schema=schema.model_json_schema() if schema else None,
@@ -311,7 +334,7 @@ class ModelClient:
         self._spent = self._spent + reply.usage
         if reply.finish_reason == "length":
             raise TruncatedAnswer(
-                f"the answer of {self.route.model} ({self.role}) was cut off at its token "
+                f"the answer of {self.configured.model} ({self.role}) was cut off at its token "
                 f"limit (finish reason 'length'): raise max_answer_tokens or context_window "
                 f"for models.{self.role}, or ask for less"
             )
@@ -376,9 +399,6 @@ class ModelClient:
     def _where(self) -> str:
         return f"the {self.provider} server at {self.base_url}"
 
-    def _post(self, path: str, body: Any) -> HttpResponse:
-        return self._request("POST", path, body)
-
     def _request(
         self, method: str, path: str, body: Any = None, *, stream: bool = False
     ) -> HttpResponse:
@@ -410,7 +430,7 @@ class ModelClient:
                 ) from None
             except ReadTimedOut:
                 raise ModelTimeout(
-                    f"no answer from {self.route.model} at {self.base_url} within "
+                    f"no answer from {self.configured.model} at {self.base_url} within "
                     f"{limits.read_timeout:g}s: the model may be too slow for this machine; "
                     "raise limits.read_timeout or choose a smaller model"
                 ) from None
@@ -430,7 +450,7 @@ class ModelClient:
         raise AssertionError("unreachable")
 
     def _client_error(self, status: int, detail: str) -> Exception:
-        return client_error(status, detail, self.provider, self.route.model, self.role,
+        return client_error(status, detail, self.provider, self.configured.model, self.role,
                             self._where())  # fmt: skip
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
@@ -448,20 +468,10 @@ class ModelClient:
     # --- tools, schemas, context ---------------------------------------------------------
 
     def _supports_native_tools(self) -> bool:
-        """Ollama lists a model's capabilities; one without "tools" is driven with text calls."""
-        if self.provider != "ollama":
-            return True
-        model = self.route.model
-        if model not in self._capabilities:
-            response = self._post("/api/show", {"model": model})
-            capabilities = (
-                response.body.get("capabilities") if isinstance(response.body, dict) else None
-            )
-            # Older servers do not list capabilities: assume tools work, as they usually do.
-            self._capabilities[model] = (
-                capabilities if isinstance(capabilities, list) else ["tools"]
-            )
-        return "tools" in self._capabilities[model]
+        """A model whose server says it cannot take tools (Ollama's capabilities without
+        "tools", llama.cpp's `supports_tools: false`) is driven with text calls; a server that
+        does not say is trusted with native ones, as they usually work."""
+        return self.server_info().supports_tools is not False
 
     def _check_context(
         self,
@@ -475,13 +485,21 @@ class ModelClient:
         prompt = budget.estimate_message_tokens(
             [m.model_dump(exclude_defaults=True) for m in conversation]
         ) + budget.estimate_tokens(extra)
-        window = self.route.context_window
-        room = window - self.route.max_answer_tokens
+        route = self.route
+        room = route.context_window - route.max_answer_tokens
         if prompt > room:
+            served = route.context_window < self.configured.context_window
+            fix = (
+                f"the server gives it {route.context_window} of the configured "
+                f"{self.configured.context_window} ({self.server_info().source}): shorten the "
+                "prompt or start the server with a larger context per slot"
+                if served
+                else f"shorten the prompt or raise models.{self.role}.context_window"
+            )
             raise ContextOverflow(
-                f"the prompt for {self.role} is about {prompt} tokens, but {self.route.model} has "
-                f"a context window of {window} with {self.route.max_answer_tokens} kept for the "
-                f"answer: shorten the prompt or raise models.{self.role}.context_window"
+                f"the prompt for {self.role} is about {prompt} tokens, but {self.configured.model} "
+                f"has a context window of {route.context_window} with {route.max_answer_tokens} "
+                f"kept for the answer: {fix}"
             )
 
     # --- listing models (for `team doctor`) ------------------------------------------------

@@ -78,7 +78,8 @@ def test_a_request_that_differs_from_the_recording_fails_loudly(
     client = ModelClient(config, "build")
     with pytest.raises(CassetteMismatch) as caught:
         client.chat([ChatMessage.user("two")])
-    assert "request 1 differs from cassette" in str(caught.value)
+    # Request 1 was the question of what the server can do (GET /props), replayed as recorded.
+    assert "request 2 differs from cassette" in str(caught.value)
     assert '"one"' in str(caught.value) and '"two"' in str(caught.value)
 
     again = ModelClient(config, "build")
