@@ -27,6 +27,12 @@ long the server waits between two pieces, `cut_after` after how many it drops th
 A reply with status 200 and an `error` sends that error in the answer (inside the stream when
 streaming). `usage` sets the token counts the answer reports. A scenario with `"stream": false`
 is a server that cannot stream: it answers every request whole.
+
+Ollama's answers (`/api/chat`, `/api/tags`, `/api/show`) have real Ollama's shapes
+(scripted_ollama.py); a model entry's `family` and `context_length` go into its `/api/show`.
+A scenario's `props` is the body of llama.cpp's `GET /props` (e.g. `{"chat_template_caps":
+{"supports_tools": false}, "default_generation_settings": {"n_ctx": 4096}, "total_slots": 2}`);
+without it `/props` is a 404, as on vLLM.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocol.atomic import atomic_write_text
+from protocol.llm import scripted_ollama as ollama
 from protocol.llm.scripted_stream import stream_frames
 
 _TASK_LINE = re.compile(r"^TASK (\d+):", re.MULTILINE)
@@ -128,12 +135,15 @@ class Rule(_Strict):
 class ModelEntry(_Strict):
     name: str
     capabilities: list[str] = Field(default_factory=lambda: ["completion", "tools"])
+    family: str = "qwen2"  # /api/show's architecture, and the prefix of its model_info keys
+    context_length: int = Field(default=131072, ge=1)  # /api/show's <family>.context_length
 
 
 class Scenario(_Strict):
     models: list[ModelEntry] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     stream: bool = True  # false: a server that ignores `stream` and answers whole
+    props: dict[str, Any] | None = None  # llama.cpp's GET /props body; None: a 404, as vLLM
 
     @classmethod
     def load(cls, path: Path) -> Scenario:
@@ -243,16 +253,18 @@ class ScriptedModel:
         self._lock = threading.Lock()
         self.log: list[LoggedRequest] = []
         self.shows: list[str] = []  # the models /api/show was asked about
+        self.props_asked = 0  # how often GET /props was
         self.last_request = time.monotonic()
 
     def knows(self, model: str) -> bool:
         return not self.scenario.models or any(m.name == model for m in self.scenario.models)
 
-    def capabilities(self, model: str) -> list[str] | None:
+    def entry(self, model: str) -> ModelEntry | None:
+        """The model as listed; any model is known (with defaults) when none are listed."""
         for entry in self.scenario.models:
             if entry.name == model:
-                return entry.capabilities
-        return None if self.scenario.models else ["completion", "tools"]
+                return entry
+        return None if self.scenario.models else ModelEntry(name=model)
 
     def answer(self, seen: Seen) -> tuple[str | None, ScriptedReply | None]:
         with self._lock:
@@ -278,22 +290,15 @@ def encode(api: Api, seen: Seen, reply: ScriptedReply) -> dict[str, Any]:
     prompt, completion, cached = reply.tokens()
     calls = reply.tool_calls
     if api == "ollama":
-        message: dict[str, Any] = {"role": "assistant", "content": content}
-        if calls:
-            message["tool_calls"] = [
-                {"function": {"name": c.name, "arguments": c.arguments}} for c in calls
-            ]
-        return {
-            "model": seen.model,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "message": message,
-            "done": True,
-            "done_reason": reply.finish_reason or "stop",
-            "prompt_eval_count": prompt,
-            "eval_count": completion,
-        }
+        return ollama.chat_answer(
+            seen.model,
+            content,
+            [ollama.tool_call(i, c.name, c.arguments) for i, c in enumerate(calls)],
+            reply.finish_reason or "stop",
+            ollama.metrics(prompt, completion, reply.delay),
+        )
     if api == "openai":
-        message = {"role": "assistant", "content": content or None}
+        message: dict[str, Any] = {"role": "assistant", "content": content or None}
         if calls:
             message["tool_calls"] = [
                 {
@@ -385,13 +390,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         model = self.server.model
-        names = [m.name for m in model.scenario.models]
+        models = model.scenario.models
         if self.path == "/api/tags":
-            self._send(200, {"models": [{"name": n, "model": n} for n in names]})
+            self._send(200, {"models": [ollama.tag(m.name, m.family) for m in models]})
         elif self.path in ("/v1/models", "/models"):
-            self._send(
-                200, {"object": "list", "data": [{"id": n, "object": "model"} for n in names]}
-            )
+            data = [{"id": m.name, "object": "model", "owned_by": "scripted"} for m in models]
+            self._send(200, {"object": "list", "data": data})
+        elif self.path == "/props" and model.scenario.props is not None:
+            model.props_asked += 1
+            self._send(200, model.scenario.props)
         elif self.path == "/api/version":
             self._send(200, {"version": "0.0.0-scripted"})
         else:
@@ -414,11 +421,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _show(self, body: dict[str, Any]) -> None:
         name = str(body.get("model") or body.get("name") or "")
         self.server.model.shows.append(name)
-        capabilities = self.server.model.capabilities(name)
-        if capabilities is None:
+        entry = self.server.model.entry(name)
+        if entry is None:
             self._send(404, {"error": f"model '{name}' not found"})
         else:
-            self._send(200, {"capabilities": capabilities, "details": {"family": "scripted"}})
+            self._send(200, ollama.show(name, entry.family, entry.context_length,
+                                        entry.capabilities))  # fmt: skip
 
     def _chat(self, api: Api, body: dict[str, Any]) -> None:
         model = self.server.model

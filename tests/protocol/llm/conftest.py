@@ -31,15 +31,19 @@ MakeClient = Callable[..., ModelClient]
 
 @pytest.fixture
 def scripted() -> Iterator[StartServer]:
-    """Start a scripted server from rules (and optional models); stopped after the test."""
+    """Start a scripted server from rules (and optional models and llama.cpp /props body);
+    stopped after the test."""
     servers: list[ScriptedServer] = []
 
     def start(
-        rules: list[dict[str, Any]], models: list[dict[str, Any]] | None = None
+        rules: list[dict[str, Any]],
+        models: list[dict[str, Any]] | None = None,
+        props: dict[str, Any] | None = None,
     ) -> ScriptedServer:
         scenario = Scenario.model_validate(
-            {"models": models if models is not None else [{"name": MODEL}], "rules": rules}
-        )
+            {"models": models if models is not None else [{"name": MODEL}], "rules": rules,
+             "props": props}
+        )  # fmt: skip
         server = ScriptedServer(scenario).start()
         servers.append(server)
         return server

@@ -280,7 +280,8 @@ def test_the_scripted_server_streams_as_ollama_does_unless_told_not_to(
     assert [line["done"] for line in lines] == [False] * (len(lines) - 1) + [True]
     assert "".join(line["message"]["content"] for line in lines) == TEXT * 3
     calls = [c for line in lines for c in line["message"].get("tool_calls", [])]
-    assert calls == [{"function": {"name": "write_file", "arguments": WRITTEN}}]
+    function = {"index": 0, "name": "write_file", "arguments": WRITTEN}  # an object, not text
+    assert calls == [{"id": "call_scripted_0", "function": function}]
     assert (lines[-1]["prompt_eval_count"], lines[-1]["eval_count"]) == (300, 21)
 
 
