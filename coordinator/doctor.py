@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from protocol.config import Config
 from protocol.llm import ModelClient, ModelError
+from protocol.llm.server_info import ServerInfo
 from protocol.roles import ROLES, Role
 from protocol.sandbox import NO_SANDBOX_HINT, probe_sandbox
 
@@ -58,44 +59,99 @@ def check_sandbox() -> Check:
     )
 
 
+def server_facts(info: ServerInfo) -> str:
+    """What the server said of a model, for the model's line: tools, real context, slots."""
+    if not info.known:
+        return "the server does not say what it can do (no /props or /api/show)"
+    tools = {True: "tools native", None: "tools native (not stated)",
+             False: "tools as text (its template takes none)"}[info.supports_tools]  # fmt: skip
+    facts = [tools]
+    if info.context is not None:
+        per_slot = info.source == "/props"
+        facts.append(f"context {info.context} per slot" if per_slot
+                     else f"context length {info.context}")  # fmt: skip
+    if info.slots is not None:
+        facts.append(f"{info.slots} slot{'s' if info.slots != 1 else ''}")
+    return ", ".join(facts) + f" (from {info.source})"
+
+
+def check_context(role: Role, configured: int, info: ServerInfo) -> Check | None:
+    """A warning when the configured window exceeds what the server really gives."""
+    if info.context is None or configured <= info.context:
+        return None
+    if info.source == "/props":
+        slots = info.slots or 1
+        shared = f" (shared by its {slots} slots)" if slots > 1 else ""
+        fix = (
+            f"start llama-server with -c {configured * slots}{shared}, or set "
+            f"models.{role}.context_window = {info.context}"
+        )
+        served = f"the server gives {info.context} tokens per slot"
+    else:
+        fix = f"set models.{role}.context_window = {info.context}"
+        served = f"the model's context length is {info.context}"
+    detail = (
+        f"models.{role}.context_window is {configured} but {served} ({info.source}): "
+        f"budgets use {info.context}; {fix}"
+    )
+    return Check(f"context {role}", False, detail, needed=False)
+
+
+def _model_checks(
+    role: Role, client: ModelClient, provider: str, available: set[str]
+) -> list[Check]:
+    model = client.configured.model
+    found = model in available or (provider == "ollama" and f"{model}:latest" in available)
+    if not found:
+        fix = f"ollama pull {model}" if provider == "ollama" else f"load {model} in the server"
+        return [Check(f"model {role}", False, f"{model} is missing: {fix}")]
+    info = client.server_info()
+    checks = [Check(f"model {role}", True, f"{model} is available: {server_facts(info)}")]
+    warning = check_context(role, client.configured.context_window, info)
+    return [*checks, warning] if warning else checks
+
+
 def check_models(config: Config) -> list[Check]:
-    """Each server used reachable, each configured model on it."""
+    """Each server used reachable, each configured model on it, and what the server says it
+    can do with it (tools, real context, slots)."""
     checks = []
     by_server: dict[tuple[str, str], list[Role]] = {}
-    clients: dict[tuple[str, str], ModelClient] = {}
-    for role in ROLES:
-        route = config.route(role)
-        try:
-            client = ModelClient(config, role)
-        except (ModelError, ValueError) as exc:  # e.g. a cassette file that is missing
-            checks.append(Check(f"model {role}", False, str(exc)))
-            continue
-        if route.provider == "cassette":
-            checks.append(Check(f"model {role}", True, f"replays {route.cassette}"))
-            continue
-        key = (client.provider, client.base_url)
-        by_server.setdefault(key, []).append(role)
-        clients.setdefault(key, client)
-    for (provider, url), roles in by_server.items():
-        client = clients[(provider, url)]
-        if provider == "anthropic":
-            has_key = bool(config.providers.anthropic_api_key)
-            detail = "API key set" if has_key else "ANTHROPIC_API_KEY is not set"
-            checks.append(Check(f"{provider} {url}", has_key, detail))
-            continue
-        try:
-            with client:
-                available = set(client.available_models())
-        except ModelError as exc:
-            checks.append(Check(f"{provider} {url}", False, str(exc)))
-            continue
-        checks.append(Check(f"{provider} {url}", True, f"reachable, {len(available)} models"))
-        for role in roles:
-            model = config.route(role).model
-            found = model in available or (provider == "ollama" and f"{model}:latest" in available)
-            fix = f"ollama pull {model}" if provider == "ollama" else f"load {model} in the server"
-            detail = f"{model} is available" if found else f"{model} is missing: {fix}"
-            checks.append(Check(f"model {role}", found, detail))
+    clients: dict[Role, ModelClient] = {}
+    try:
+        for role in ROLES:
+            route = config.route(role)
+            try:
+                client = ModelClient(config, role)
+            except (ModelError, ValueError) as exc:  # e.g. a cassette file that is missing
+                checks.append(Check(f"model {role}", False, str(exc)))
+                continue
+            clients[role] = client
+            if route.provider == "cassette":
+                checks.append(Check(f"model {role}", True, f"replays {route.cassette}"))
+                continue
+            by_server.setdefault((client.provider, client.base_url), []).append(role)
+        for (provider, url), roles in by_server.items():
+            checks += _server_checks(config, provider, url, [(r, clients[r]) for r in roles])
+    finally:
+        for client in clients.values():
+            client.close()
+    return checks
+
+
+def _server_checks(
+    config: Config, provider: str, url: str, roles: list[tuple[Role, ModelClient]]
+) -> list[Check]:
+    if provider == "anthropic":
+        has_key = bool(config.providers.anthropic_api_key)
+        detail = "API key set" if has_key else "ANTHROPIC_API_KEY is not set"
+        return [Check(f"{provider} {url}", has_key, detail)]
+    try:
+        available = set(roles[0][1].available_models())
+    except ModelError as exc:
+        return [Check(f"{provider} {url}", False, str(exc))]
+    checks = [Check(f"{provider} {url}", True, f"reachable, {len(available)} models")]
+    for role, client in roles:
+        checks += _model_checks(role, client, provider, available)
     return checks
 
 

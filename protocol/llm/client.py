@@ -505,7 +505,8 @@ class ModelClient:
     # --- listing models (for `team doctor`) ------------------------------------------------
 
     def available_models(self) -> list[str]:
-        """The models the server has: Ollama's /api/tags, or OpenAI's /models."""
+        """The models the server has: Ollama's /api/tags, or OpenAI's /models (with
+        llama.cpp's aliases)."""
         if self.provider not in ("ollama", "openai"):
             raise NotImplementedError("Anthropic's model list needs no check: the key decides")
         path, key, field = (
@@ -520,7 +521,10 @@ class ModelClient:
                 f"{self._where()} answered {path} with something that is not a model list "
                 f"({str(body)[:100]!r}): is it really a {self.provider} server?"
             )
-        return [str(e.get(field, "")) for e in entries if isinstance(e, dict)]
+        names = [str(e.get(field, "")) for e in entries if isinstance(e, dict)]
+        # llama.cpp lists a model's --alias names too
+        aliases = [e.get("aliases") for e in entries if isinstance(e, dict)]
+        return names + [str(a) for group in aliases if isinstance(group, list) for a in group]
 
 
 def _looks_like_answer(body: dict[str, Any]) -> bool:

@@ -137,6 +137,7 @@ class ModelEntry(_Strict):
     capabilities: list[str] = Field(default_factory=lambda: ["completion", "tools"])
     family: str = "qwen2"  # /api/show's architecture, and the prefix of its model_info keys
     context_length: int = Field(default=131072, ge=1)  # /api/show's <family>.context_length
+    aliases: list[str] = Field(default_factory=list)  # other names, listed as llama.cpp does
 
 
 class Scenario(_Strict):
@@ -257,12 +258,12 @@ class ScriptedModel:
         self.last_request = time.monotonic()
 
     def knows(self, model: str) -> bool:
-        return not self.scenario.models or any(m.name == model for m in self.scenario.models)
+        return self.entry(model) is not None
 
     def entry(self, model: str) -> ModelEntry | None:
         """The model as listed; any model is known (with defaults) when none are listed."""
         for entry in self.scenario.models:
-            if entry.name == model:
+            if model == entry.name or model in entry.aliases:
                 return entry
         return None if self.scenario.models else ModelEntry(name=model)
 
@@ -394,7 +395,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/api/tags":
             self._send(200, {"models": [ollama.tag(m.name, m.family) for m in models]})
         elif self.path in ("/v1/models", "/models"):
-            data = [{"id": m.name, "object": "model", "owned_by": "scripted"} for m in models]
+            data = [{"id": m.name, "object": "model", "owned_by": "scripted"}
+                    | ({"aliases": m.aliases} if m.aliases else {}) for m in models]  # fmt: skip
             self._send(200, {"object": "list", "data": data})
         elif self.path == "/props" and model.scenario.props is not None:
             model.props_asked += 1

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from coordinator.cli import cli
 from protocol.llm.scripted import Scenario, ScriptedServer
+from protocol.roles import ROLES
 
 
 @pytest.fixture
@@ -40,7 +41,10 @@ def test_all_models_present_passes(ollama: ScriptedServer, tmp_path: object) -> 
     assert code == 0, checks
     assert by_name["tmux"]["ok"] and by_name["git"]["ok"]
     assert by_name[f"ollama {ollama.url}"]["detail"] == "reachable, 2 models"
-    assert by_name["model plan"]["detail"] == "big:70b is available"
+    assert by_name["model plan"]["detail"] == (
+        "big:70b is available: tools native, context length 131072 (from /api/show)"
+    )
+    assert not any(str(c["check"]).startswith("context") for c in checks)
     assert "sandbox" in by_name
 
 
@@ -110,3 +114,49 @@ def test_a_bwrap_that_cannot_start_fails_the_check_with_its_exact_error(
     assert "bwrap: setting up uid map: Permission denied" in str(sandbox["detail"])
     assert "user namespaces" in str(sandbox["detail"]) and "--no-sandbox" in str(sandbox["detail"])
     assert folder.is_dir()
+
+
+LLAMA_PROPS = {
+    "chat_template_caps": {"supports_tools": False},
+    "default_generation_settings": {"n_ctx": 4096},
+    "total_slots": 2,
+}
+
+
+def openai_routes(model: str) -> dict[str, str]:
+    return {f"TEAM_MODEL_{role.upper()}": f"openai:{model}" for role in ROLES}
+
+
+def test_a_llamacpp_server_shows_its_facts_and_warns_of_a_smaller_context(
+    tmp_path: object,
+) -> None:
+    scenario = Scenario.model_validate({"models": [{"name": "smollm2"}], "props": LLAMA_PROPS})
+    with ScriptedServer(scenario) as server:
+        env = {"OPENAI_BASE_URL": server.url + "/v1", **openai_routes("smollm2")}
+        code, checks = doctor(env, tmp_path)
+    by_name = {c["check"]: c for c in checks}
+    assert code == 0, "a smaller context is a warning, not a failure"
+    assert by_name["model build"]["detail"] == (
+        "smollm2 is available: tools as text (its template takes none), "
+        "context 4096 per slot, 2 slots (from /props)"
+    )
+    assert by_name["context build"] == {
+        "check": "context build",
+        "ok": False,
+        "needed": False,
+        "detail": "models.build.context_window is 16384 but the server gives 4096 tokens per "
+        "slot (/props): budgets use 4096; start llama-server with -c 32768 (shared by its 2 "
+        "slots), or set models.build.context_window = 4096",
+    }
+
+
+def test_a_server_without_props_says_it_does_not_say(tmp_path: object) -> None:
+    scenario = Scenario.model_validate({"models": [{"name": "qwen", "aliases": ["coder"]}]})
+    with ScriptedServer(scenario) as server:
+        env = {"OPENAI_BASE_URL": server.url + "/v1", **openai_routes("coder")}
+        code, checks = doctor(env, tmp_path)
+    build = next(c for c in checks if c["check"] == "model build")
+    assert code == 0, checks
+    assert build["detail"] == (
+        "coder is available: the server does not say what it can do (no /props or /api/show)"
+    )
