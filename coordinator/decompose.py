@@ -11,18 +11,16 @@ from protocol.plan import Module, Plan
 
 def check_plan(plan: Plan) -> list[str]:
     """Module names in dependency order; `DagError` naming the problem otherwise."""
+    # The schema (protocol/plan.py) already holds at least one module, each with a file and
+    # a role, and at least one criterion: what is left is what a schema cannot say.
     names = [m.name for m in plan.modules]
-    if not names:
-        raise DagError("the plan has no modules")
-    if not plan.dod:
-        raise DagError("the plan has no Definition-of-Done criteria: give at least one")
     for module in plan.modules:
-        if not module.files:
-            raise DagError(f"module {module.name} has no files: name the files it writes")
-        if module.role not in ("builder", "tester"):
-            raise DagError(f"module {module.name} has role {module.role!r}: builder or tester")
         if _agent_key(module.name) in ("", "explore"):
             raise DagError(f"module name {module.name!r} is reserved or empty: choose another")
+    ids = [c.id for c in plan.dod]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise DagError(f"criterion ids used twice: {', '.join(twice)}")
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DagError(f"module names used twice: {', '.join(duplicated)}")
@@ -101,10 +99,16 @@ def plan_to_tasks(plan: Plan, first_id: int = 1) -> list[Task]:
                 files=[f.path for f in module.files],
                 depends_on=sorted(ids[d] for d in graph[name]),
                 instructions=_instructions(module, plan, graph[name]),
-                dod=[c.id for c in plan.dod if c.target_file in own],
+                dod=[c.id for c in plan.dod if _concerns(c.target_file, own)],
             )
         )
     return tasks
+
+
+def _concerns(target: str, files: set[str]) -> bool:
+    """Whether a criterion's target is one of `files`, or a directory that holds one."""
+    target = target.strip().removeprefix("./").rstrip("/")
+    return target in files or any(f.startswith(f"{target}/") for f in files if target != ".")
 
 
 def _instructions(module: Module, plan: Plan, uses_modules: set[str]) -> str:

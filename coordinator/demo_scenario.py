@@ -31,18 +31,26 @@ def test_count_open_counts_the_items_not_done() -> None:
 PLAN = {
     "summary": "a todo list: models, storage, tests",
     "modules": [
-        {"name": "models", "description": "the data model", "files": [{"path": "models.py"}]},
+        {
+            "name": "models",
+            "description": "the data model",
+            "files": [{"path": "models.py", "purpose": "the Item dataclass"}],
+            "depends_on": [],
+            "role": "builder",
+        },
         {
             "name": "storage",
             "description": "counting items",
-            "files": [{"path": "store.py"}],
+            "files": [{"path": "store.py", "purpose": "count_open(items)"}],
             "depends_on": ["models"],
+            "role": "builder",
         },
         {
             "name": "tests",
             "description": "tests of store.py",
+            "files": [{"path": "tests/test_store.py", "purpose": "pytest tests of count_open"}],
+            "depends_on": [],
             "role": "tester",
-            "files": [{"path": "tests/test_store.py"}],
         },
     ],
     "dod": [
@@ -65,6 +73,15 @@ PLAN = {
             "target_file": "models.py",
         },
     ],
+}
+# The explorer's answer, in a workspace that is not empty (an empty one needs no explorer).
+EXPLORED = {
+    "summary": "a small Python project",
+    "files": [],
+    "languages": ["Python"],
+    "entry_points": [],
+    "test_setup": "pytest",
+    "conventions": ["type hints"],
 }
 RCA = {
     "whys": [
@@ -90,7 +107,7 @@ def rules(delay: float = 0.0) -> list[dict[str, Any]]:
     return [
         {
             "match": {"schema": "ExplorationReport"},
-            "reply": {"json": {"summary": "an empty workspace"}},
+            "reply": {"json": EXPLORED},
         },
         {"match": {"schema": "Plan"}, "reply": {"json": PLAN}},
         {"match": {"schema": "RcaReport"}, "reply": {"json": RCA}},

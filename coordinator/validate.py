@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from protocol import Layout, Task, TaskFileError, TaskStatus, TaskStore
-from protocol.plan import Plan
+from protocol.plan import load_plan
 
 S = TaskStatus
 
@@ -102,17 +102,23 @@ def plan_problems(layout: Layout) -> list[TaskProblem]:
     """plan.json, when there is one, must be a plan: the coordinator builds from it."""
     path = layout.plan_json
     try:
-        Plan.model_validate_json(path.read_bytes())
+        load_plan(path.read_bytes())
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        detail = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
         fix = (
             "repair it, or move it away (with the tasks directory) so that the team plans "
             "anew: `team up` again in a finished workspace does that for you"
         )
         return [TaskProblem(path, f"is not a valid plan: {detail}", fix)]
     return []
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 def task_problems(store: TaskStore) -> list[TaskProblem]:

@@ -1,32 +1,50 @@
-"""Structured answers models give (DESIGN §7): their JSON schemas come from these models."""
+"""Structured answers models give (DESIGN §7): their JSON schemas come from these models.
+
+As for the plan (protocol/plan.py), the schemas constrain: every field required, no other
+keys, no empty strings where one would say nothing, at least one edit in a root-cause analysis.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class ExplorationReport(BaseModel):
-    """What an explorer found in the workspace."""
-
-    summary: str = Field(description="two or three sentences on what the workspace holds")
-    files: list[str] = Field(default_factory=list, description="the files that matter")
-    languages: list[str] = Field(default_factory=list)
-    entry_points: list[str] = Field(default_factory=list, description="scripts, CLIs, mains")
-    test_setup: str = Field(default="", description="how tests are run, or that there are none")
-    conventions: list[str] = Field(default_factory=list, description="style and layout habits")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-class RcaEdit(BaseModel):
+class ExplorationReport(_Strict):
+    """What is in the workspace. The facts (files, languages, entry points, how tests run)
+    come from code (coordinator/survey.py); an explorer model adds the judgement: the summary
+    and the conventions."""
+
+    summary: NonEmpty = Field(description="two or three sentences on what the workspace holds")
+    files: list[NonEmpty] = Field(description="the files that matter")
+    languages: list[NonEmpty]
+    entry_points: list[NonEmpty] = Field(description="scripts, CLIs, mains")
+    test_setup: NonEmpty = Field(description="how tests are run, or that there are none")
+    conventions: list[NonEmpty] = Field(description="style and layout habits")
+
+
+class RcaEdit(_Strict):
     """One concrete change that fixes the root cause."""
 
-    file: str = Field(description="path of the file to change, relative to the workspace")
-    action: str = Field(description="create, edit, or delete")
-    details: str = Field(description="exactly what to change, specific enough to do blindly")
+    file: NonEmpty = Field(description="path of the file to change, relative to the workspace")
+    action: Literal["create", "edit", "delete"]
+    details: NonEmpty = Field(description="exactly what to change, specific enough to do blindly")
 
 
-class RcaReport(BaseModel):
+class RcaReport(_Strict):
     """A 5 Whys root-cause analysis of a failed verification, on the evidence given."""
 
-    whys: list[str] = Field(description="why it failed, asked five times, each on the last answer")
-    root_cause: str
-    concrete_edits: list[RcaEdit] = Field(description="the changes that fix the root cause")
+    whys: list[NonEmpty] = Field(
+        min_length=1, description="why it failed, asked five times, each on the last answer"
+    )
+    root_cause: NonEmpty
+    concrete_edits: list[RcaEdit] = Field(
+        min_length=1, description="the changes that fix the root cause"
+    )

@@ -13,11 +13,20 @@ DOD = [{"id": "D1", "description": "x", "verification_type": "file_exists", "tar
 
 
 def plan(*modules: dict[str, Any], dod: list[dict[str, Any]] | None = None) -> Plan:
-    return Plan.model_validate({"modules": list(modules), "dod": DOD if dod is None else dod})
+    return Plan.model_validate(
+        {"summary": "s", "modules": list(modules), "dod": DOD if dod is None else dod}
+    )
 
 
 def module(name: str, *files: str, deps: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"name": name, "files": [{"path": f} for f in files], "depends_on": list(deps), **extra}
+    return {
+        "name": name,
+        "description": "",
+        "files": [{"path": f, "purpose": ""} for f in files],
+        "depends_on": list(deps),
+        "role": "builder",
+        **extra,
+    }
 
 
 TODO = plan(
@@ -71,12 +80,9 @@ def test_the_tasks_form_a_valid_dag_that_the_store_accepts(team_dir: TeamDir) ->
         (plan(module("a", "a.py", deps=("ghost",))), "not in the plan: ghost"),
         (plan(module("a", "a.py"), module("a", "b.py")), "used twice: a"),
         (plan(module("a", "x.py"), module("b", "x.py")), "x.py is in two modules"),
-        (plan(), "no modules"),
-        (plan(module("a", "a.py"), dod=[]), "no Definition-of-Done"),
-        (plan({"name": "a", "files": []}), "module a has no files"),
-        (plan(module("a", "a.py", role="explorer")), "role 'explorer'"),
         (plan(module("explore", "a.py")), "reserved"),
         (plan(module("Models", "a.py"), module("models", "b.py")), "too alike"),
+        (plan(module("a", "a.py"), dod=[*DOD, *DOD]), "criterion ids used twice: D1"),
     ],
     ids=[
         "cycle",
@@ -84,14 +90,24 @@ def test_the_tasks_form_a_valid_dag_that_the_store_accepts(team_dir: TeamDir) ->
         "missing",
         "duplicate",
         "shared-file",
-        "empty",
-        "no-dod",
-        "no-files",
-        "bad-role",
         "reserved",
         "clash",
+        "twice",
     ],
 )
 def test_a_bad_plan_is_rejected_naming_the_problem(bad: Plan, named: str) -> None:
     with pytest.raises(DagError, match=named):
         plan_to_tasks(bad)
+
+
+def test_a_criterion_on_a_directory_belongs_to_the_modules_with_files_in_it() -> None:
+    suite = {"id": "T", "description": "tests pass", "verification_type": "test",
+             "target_file": "tests/"}  # fmt: skip
+    tasks = plan_to_tasks(
+        plan(
+            module("hello", "hello.py"),
+            module("tests", "tests/test_a.py", "tests/test_b.py", role="tester"),
+            dod=[suite],
+        )
+    )
+    assert {t.module: t.dod for t in tasks} == {"hello": [], "tests": ["T"]}
