@@ -26,7 +26,8 @@ it (scripted_stream.py): `chunks` says how many pieces the content comes in, `ch
 long the server waits between two pieces, `cut_after` after how many it drops the connection.
 A reply with status 200 and an `error` sends that error in the answer (inside the stream when
 streaming). `usage` sets the token counts the answer reports. A scenario with `"stream": false`
-is a server that cannot stream: it answers every request whole.
+is a server that cannot stream: it answers every request whole. A tool call's `raw_arguments`
+is sent as its arguments string as it is (OpenAI's API), e.g. malformed JSON (weak_models.py).
 
 Ollama's answers (`/api/chat`, `/api/tags`, `/api/show`) have real Ollama's shapes
 (scripted_ollama.py); a model entry's `family` and `context_length` go into its `/api/show`.
@@ -71,6 +72,11 @@ class _Strict(BaseModel):
 class ScriptedToolCall(_Strict):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    # Sent as the call's arguments string as it is (OpenAI's API only): malformed JSON, say.
+    raw_arguments: str | None = None
+
+    def arguments_text(self) -> str:
+        return json.dumps(self.arguments) if self.raw_arguments is None else self.raw_arguments
 
 
 class ScriptedUsage(_Strict):
@@ -305,7 +311,7 @@ def encode(api: Api, seen: Seen, reply: ScriptedReply) -> dict[str, Any]:
                 {
                     "id": _call_id(i),
                     "type": "function",
-                    "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                    "function": {"name": c.name, "arguments": c.arguments_text()},
                 }
                 for i, c in enumerate(calls)
             ]
