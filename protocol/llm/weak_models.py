@@ -6,12 +6,13 @@ builds `path` in that mode: the answers it gives, in order, to every build reque
 `FILES:` line names `path`, across attempts (the last one repeats). A scenario says "the builder
 of hello.py behaves as mode X" by listing that rule before its other rules:
 
-    rules = [builder(Mode.PROSE, "hello.py", SOURCE), *planner(PLAN), ...]
+    rules = [schema_answer("Plan", PLAN), builder(Mode.PROSE, "hello.py", SOURCE), ...]
 
 The answers are a script, not a reaction: the model does the wrong thing first and then the
 right thing, whatever the team said in between; a test checks what the team did about it.
-`planner` and `rca` do the same for schema answers (`Mode.SCHEMA_MISSING_FIELD`,
-`Mode.SCHEMA_WRONG_TYPE`). docs/weak-models.md lists the behaviour the team gives each mode.
+`tester` does the same for a tester's classic test bugs, `schema_answer` for schema answers
+(`Mode.SCHEMA_MISSING_FIELD`, `Mode.SCHEMA_WRONG_TYPE`), `breaking_fix` for a fix task that
+breaks what passed. docs/weak-models.md lists the behaviour the team gives each mode.
 """
 
 from __future__ import annotations
