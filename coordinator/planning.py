@@ -15,15 +15,16 @@ from protocol.reports import ExplorationReport
 PLAN_TRIES = 3
 PLAN_SYSTEM = """You are the planner of a team of coding agents. Split the task into modules
 (one agent builds each module, in parallel where dependencies allow): data models before
-storage before interfaces before tests. Name every file each module writes (no file in two
-modules), each module's dependencies by name, and Definition-of-Done criteria that can be
-checked mechanically (verification_type test, command, file_exists or import, with the
-target file or command)."""
+storage before interfaces before tests. Give every module at least one file it writes (no file
+in two modules), its dependencies by name, and its role: builder, or tester for a module of
+tests. Give at least one Definition-of-Done criterion that can be checked mechanically: its
+verification_type (test, command, file_exists or import) and its target_file (the test file,
+the module's file, the file, or the command)."""
 
 
-def plan_messages(task: str, report: ExplorationReport | None) -> list[ChatMessage]:
-    # The report as JSON, the form the model was asked to give it in.
-    workspace = report.model_dump_json(indent=1) if report else "(no exploration report)"
+def plan_messages(task: str, report: ExplorationReport) -> list[ChatMessage]:
+    # The report as JSON, the form the explorer was asked to give it in.
+    workspace = report.model_dump_json(indent=1)
     return [
         ChatMessage.system(PLAN_SYSTEM),
         ChatMessage.user(f"The task: {task}\n\nThe workspace:\n{workspace}"),

@@ -21,9 +21,10 @@ from datetime import datetime
 from pydantic import BaseModel
 from rich.console import Console
 
-from coordinator import git, rollback, snapshots
+from coordinator import criteria, git, rollback, snapshots
 from coordinator.building import Build
 from coordinator.decisions import after_verification, agent_role_of
+from coordinator.decompose import plan_to_tasks
 from coordinator.given_up import describe as describe_given_up
 from coordinator.given_up import given_up, nothing_built
 from coordinator.memory import IterationRecord, Memory
@@ -34,6 +35,7 @@ from coordinator.rca import evidence, fix_tasks, rca_messages
 from coordinator.registration import SpawnFailed
 from coordinator.runners import Runner
 from coordinator.stuck import fingerprint
+from coordinator.survey import Survey, merged, survey_workspace
 from coordinator.usage import TokenTally
 from coordinator.validate import report as problems_report
 from coordinator.validate import task_problems
@@ -66,7 +68,7 @@ from protocol.config import TeamSettings, load_config
 from protocol.events import AgentChanged, BudgetReached, CriterionChecked, VerifyStepRan
 from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
 from protocol.messages import utc_now
-from protocol.plan import Plan
+from protocol.plan import Plan, load_plan
 from protocol.reports import ExplorationReport, RcaReport
 from protocol.roles import Role
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
@@ -76,6 +78,11 @@ from protocol.tracing import OpenSpan, Tracer, new_trace_id
 S = TaskStatus
 HEARTBEAT_SECONDS = 2.0
 WORKER_GRACE = 30.0  # seconds the workers get to stop at a safe point when the team ends
+# The explorer's instructions: what code already found, so that it adds only judgement.
+EXPLORE_FACTS = """What code found in the workspace (facts, kept as they are):
+{facts}
+Read the files that matter for the task, then call finish. Your report adds the judgement: a
+summary of what the workspace holds and the conventions its code follows."""
 
 
 @dataclass
@@ -307,10 +314,12 @@ class Coordinator:
 
     def _plan(self) -> Plan:
         if self.layout.plan_json.exists():
-            return Plan.model_validate_json(self.layout.plan_json.read_bytes())
-        report = self._explore()
+            return load_plan(self.layout.plan_json.read_bytes())
+        survey = survey_workspace(self.layout.workspace)
+        report = self._explore(survey)
         self._set(TeamStatus.PLANNING)
         self.say("info", "planning")
+        first_id = self.store.next_id()
         with self.tracer.span("planning", "planning") as planning:
 
             def ask(messages: list[ChatMessage]) -> Plan:
@@ -319,7 +328,12 @@ class Coordinator:
                 return plan
 
             messages = plan_messages(self.team.task, report)
-            plan, tasks = buildable_plan(messages, ask, self.store.next_id(), self.say)
+            plan, tasks = buildable_plan(messages, ask, first_id, self.say)
+        completed = criteria.complete(plan, survey)  # what the workspace implies, by code
+        for note in completed.notes():
+            self.say("info", note)
+        if completed.plan is not plan:
+            plan, tasks = completed.plan, plan_to_tasks(completed.plan, first_id=first_id)
         self.store.add(tasks)  # the tasks first: a plan on disk means its tasks are too
         atomic_write_json(self.layout.plan_json, plan)
         self.say("info", f"plan: {len(tasks)} tasks, {len(plan.dod)} criteria")
@@ -343,26 +357,35 @@ class Coordinator:
             f"`git merge {repository.branch}`",
         )
 
-    def _explore(self) -> ExplorationReport | None:
-        """The explorer's report: from the explore task already there (a resumed team),
-        built if it is not finished, else from a new one."""
+    def _explore(self, survey: Survey) -> ExplorationReport:
+        """The workspace's facts as code found them, with the explorer's judgement (summary,
+        conventions) when there is something to judge: from the explore task already there
+        (a resumed team), built if it is not finished, else from a new one that is given the
+        facts. An empty workspace needs no explorer."""
         self._set(TeamStatus.EXPLORING)
         earlier = [t for t in self.store.all() if t.module == "explore"]
         if earlier and earlier[-1].status != S.ABANDONED:
             explore = earlier[-1]
+        elif survey.empty:
+            self.say("info", "the workspace is empty: planning from what code found, no explorer")
+            return survey.report()
         else:
             explore = Task(
                 id=self.store.next_id(),
                 title="explore the workspace",
                 role="explorer",
                 module="explore",
+                instructions=EXPLORE_FACTS.format(facts=survey.render()),
             )
             self.store.add([explore])
         with self.tracer.span("explore", "explore") as span:
             self.build.trace = self.tracer.ref(span)
             self.build.run({explore.id})
         task = self.store.get(explore.id)
-        return task.result.report if task.status == S.DONE and task.result else None
+        answer = task.result.report if task.status == S.DONE and task.result else None
+        if answer is None:
+            self.say("info", "no report from the explorer: planning from what code found")
+        return merged(survey, answer)
 
     # --- messages and the model server ------------------------------------------------------
 

@@ -273,7 +273,7 @@ def stopped_team(
     slow_model: ScriptedServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
     """A team stopped by `team kill` mid-build: its task files on disk, as a user finds them
-    (1 explore, 2 models, 3 storage after 2, 4 tests after 3)."""
+    (1 models, 2 storage after 1, 3 tests after 2; the empty workspace needed no explorer)."""
     workspace = tmp_path_factory.mktemp("stopped") / "todo"
     try:
         detached_team(workspace, slow_model)
@@ -315,19 +315,19 @@ DAMAGES = {
         0,
     ),
     "a dependency cycle": Damage(
-        lambda tasks: edit_depends_on(tasks / "0003.json", [2, 4]),
-        r"/000[34]\.json: is in a dependency cycle: (3 -> 4 -> 3|4 -> 3 -> 4) "
+        lambda tasks: edit_depends_on(tasks / "0002.json", [1, 3]),
+        r"/000[23]\.json: is in a dependency cycle: (2 -> 3 -> 2|3 -> 2 -> 3) "
         r"\(each depends on the next\); fix: remove one of these dependencies",
         0,
     ),
     "a task file that is not JSON": Damage(
-        lambda tasks: cut_short(tasks / "0004.json"),
-        r"/0004\.json: is not a valid task file: .*; fix: repair it",
+        lambda tasks: cut_short(tasks / "0003.json"),
+        r"/0003\.json: is not a valid task file: .*; fix: repair it",
         1,
     ),
     "a directory where a task file was": Damage(
-        lambda tasks: replace_with_a_directory(tasks / "0004.json"),
-        r"/0004\.json: cannot be read: Is a directory; fix: repair it",
+        lambda tasks: replace_with_a_directory(tasks / "0003.json"),
+        r"/0003\.json: cannot be read: Is a directory; fix: repair it",
         1,
     ),
 }
@@ -380,7 +380,7 @@ def test_team_json_deleted_while_the_team_works_is_reported_and_written_again(
     assert f"problem: {layout.team_json} does not exist" in said
     assert f"put it back with `cp {layout.team_json}.bak {layout.team_json}`" in said
     assert "builder-models" in said and "models: the data model" in said, "agents and tasks"
-    assert as_json["team"]["id"] == info.id and len(as_json["tasks"]) == 4
+    assert as_json["team"]["id"] == info.id and len(as_json["tasks"]) == 3
     assert "does not exist" in as_json["problems"][0]
 
     # Thawed, the coordinator writes it again from memory before it starts the next worker.

@@ -22,9 +22,7 @@ def test_builders_that_only_answer_prose_end_the_team_saying_nothing_was_built(
     tmp_path: Path,
 ) -> None:
     rules = [
-        {"match": {"schema": "ExplorationReport"}, "reply": {"json": {"summary": "empty"}}},
         {"match": {"schema": "Plan"}, "reply": {"json": PLAN}},
-        {"match": {"role": "explore"}, "reply": {"tool_calls": [{"name": "finish"}]}},
         {"reply": PROSE},
     ]
     scenario = Scenario.model_validate({"models": [{"name": MODEL}], "rules": rules})
