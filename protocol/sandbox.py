@@ -258,6 +258,9 @@ class Sandbox:
             confined=self.confined,
             network=network,
         )
+        # No bytecode in the workspace: a stale .pyc of a file put back within the same
+        # second at the same size would hide the file that is really there (a rollback).
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"
         environment.update(env or {})
         try:
             process = subprocess.Popen(
