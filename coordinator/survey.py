@@ -22,6 +22,8 @@ from protocol.workspace_files import read_text_inside
 FILE_LIMIT = 2000  # files walked; a bigger workspace is marked truncated
 REPORT_FILES = 60  # files named in the report the planner reads
 READ_PY_LIMIT = 300  # Python files read for entry points and imports
+SUMMARY_LIMIT = 1000  # the report's maxLength for its summary
+SETUP_LIMIT = 500  # and for its test setup
 SKIPPED_DIRS = frozenset({
     ".git", ".agents", ".venv", "venv", "node_modules", "__pycache__",
     ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", ".nox", ".hypothesis", ".cache",
@@ -73,7 +75,7 @@ class Survey:
             return f"no tests yet{configured}"
         configured = f", configured in {self.test_config}" if self.test_config else ""
         count = f"{len(self.test_files)} test file" + ("s" if len(self.test_files) != 1 else "")
-        return f"{self.test_framework}{configured}; {count}: {_bounded(self.test_files, 15)}"
+        return f"{self.test_framework}{configured}; {count}: {_bounded(self.test_files, 8)}"
 
     def summary(self) -> str:
         if self.empty:
@@ -91,11 +93,11 @@ class Survey:
         """The report the planner reads: these facts, with a model's summary and conventions
         when there are some."""
         return ExplorationReport(
-            summary=summary.strip() or self.summary(),
+            summary=(summary.strip() or self.summary())[:SUMMARY_LIMIT],
             files=self._files_that_matter(),
             languages=list(self.languages),
             entry_points=list(self.entry_points),
-            test_setup=self.test_setup(),
+            test_setup=self.test_setup()[:SETUP_LIMIT],
             conventions=[c for c in conventions if c.strip()],
         )
 

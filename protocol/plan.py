@@ -4,8 +4,10 @@ the Definition-of-Done criteria. The JSON schema the model is asked for is gener
 Servers enforce that schema by grammar (llama.cpp, Ollama's `format`, vLLM), so it is the
 strongest lever on a weak model: every field is required, the lists that must hold something
 say so (`minItems`), roles and verification types are enums, no object takes other keys
-(`additionalProperties: false`), and no string that matters may be empty. It stays within what
-llama.cpp's json-schema-to-grammar takes: local `$ref`s without cycles, no `pattern`.
+(`additionalProperties: false`), no string that matters may be empty, and none may ramble on
+(`maxLength`: a weak model writes one sentence into a field until its token limit otherwise).
+It stays within what llama.cpp's json-schema-to-grammar takes: local `$ref`s without cycles,
+no `pattern`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-NonEmpty = Annotated[str, Field(min_length=1)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+PathText = Annotated[str, Field(min_length=1, max_length=200)]
+Sentence = Annotated[str, Field(max_length=500)]
 ModuleRole = Literal["builder", "tester"]
 
 
@@ -32,29 +36,31 @@ class VerificationType(StrEnum):
 
 
 class PlannedFile(_Strict):
-    path: NonEmpty = Field(description="path relative to the workspace root")
-    purpose: str = Field(description="what the file holds")
+    path: PathText = Field(description="path relative to the workspace root")
+    purpose: Sentence = Field(description="what the file holds")
 
 
 class Module(_Strict):
-    name: NonEmpty = Field(description="a short identifier, e.g. models, storage, cli, tests")
-    description: str = Field(description="what the module does")
+    name: Name = Field(description="a short identifier, e.g. models, storage, cli, tests")
+    description: Sentence = Field(description="what the module does")
     files: list[PlannedFile] = Field(min_length=1, description="every file the module writes")
-    depends_on: list[str] = Field(description="names of other modules it uses")
+    depends_on: list[Name] = Field(description="names of other modules it uses")
     role: ModuleRole = Field(description="builder, or tester for a module of tests")
 
 
 class DodCriterion(_Strict):
-    id: NonEmpty = Field(description="a short id, e.g. D1")
-    description: NonEmpty
+    id: Name = Field(description="a short id, e.g. D1")
+    description: Annotated[str, Field(min_length=1, max_length=500)]
     verification_type: VerificationType
-    target_file: NonEmpty = Field(
+    target_file: Annotated[str, Field(min_length=1, max_length=500)] = Field(
         description="the test file, the module path, the file, or the command"
     )
 
 
 class Plan(_Strict):
-    summary: NonEmpty = Field(description="one or two sentences on what will be built")
+    summary: Annotated[str, Field(min_length=1, max_length=1000)] = Field(
+        description="one or two sentences on what will be built"
+    )
     modules: list[Module] = Field(min_length=1)
     dod: list[DodCriterion] = Field(
         min_length=1, description="Definition-of-Done criteria that can be checked mechanically"

@@ -129,6 +129,9 @@ def test_the_plan_schema_holds_each_constraint() -> None:
     criterion = defs["DodCriterion"]["properties"]
     assert criterion["verification_type"] == {"$ref": "#/$defs/VerificationType"}
     assert all(criterion[f]["minLength"] == 1 for f in ("id", "description", "target_file"))
+    # Bounded, so that a weak model cannot write one field until its token limit.
+    assert module["description"]["maxLength"] == 500 and module["name"]["maxLength"] == 64
+    assert module["depends_on"]["items"]["maxLength"] == 64
 
 
 def test_the_report_schemas_hold_theirs() -> None:
@@ -139,6 +142,8 @@ def test_the_report_schemas_hold_theirs() -> None:
     explored = ExplorationReport.model_json_schema()["properties"]
     assert explored["summary"]["minLength"] == 1
     assert explored["files"]["items"] == {"minLength": 1, "type": "string"}
+    assert explored["summary"]["maxLength"] == 1000
+    assert rca["properties"]["whys"]["maxItems"] == 5
 
 
 def change(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -175,6 +180,9 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         "at least 1 char",
     ),
     "an empty summary": (lambda p: p.update(summary=""), "summary", "at least 1 char"),
+    "a description that rambles on":
+        (lambda p: p["modules"][0].update(description="and " * 200), "modules.0.description",
+         "at most 500 characters"),
     "a key the schema does not have":
         (lambda p: p["modules"][0].update(owner="me"), "modules.0.owner", "Extra inputs"),
 }  # fmt: skip
