@@ -26,7 +26,10 @@ class Completed:
         """What the coordinator's pane says about it, one line each."""
         lines = [f"criterion {c.id} dropped: {why}" for c, why in self.dropped]
         if self.added:
-            why = "the plan's criteria could not be checked" if self.dropped else "none given"
+            kept = len(self.plan.dod) - len(self.added)
+            why = ("none given" if not self.dropped
+                   else "the plan's criteria could not be checked" if not kept
+                   else "some of the plan's criteria could not be checked")  # fmt: skip
             added = ", ".join(f"{c.id} ({c.verification_type.value} {c.target_file})"
                               for c in self.added)  # fmt: skip
             lines.append(f"added the criteria the plan implies ({why}): {added}")

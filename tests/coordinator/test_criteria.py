@@ -100,6 +100,7 @@ def test_what_the_usable_criteria_check_is_not_checked_twice() -> None:
         ("A2", "test", "tests/test_hello.py"),
         ("A3", "file_exists", "README.md"),
     ]
+    assert "(some of the plan's criteria could not be checked): A2" in done.notes()[1]
 
 
 def test_files_the_workspace_has_are_usable_targets() -> None:
