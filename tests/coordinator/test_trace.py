@@ -87,20 +87,20 @@ def test_team_trace_lists_every_model_call_of_the_log_with_its_tokens(demo: Path
 
 
 def test_trace_task_shows_what_the_model_was_asked_and_answered(demo: Path) -> None:
-    result = trace(demo, "--task", "2")
+    result = trace(demo, "--task", "1")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "task 2, attempt 1: models: the data model" in out
-    assert "asked (2 messages)" in out and "TASK 2: models: the data model" in out
+    assert "task 1, attempt 1: models: the data model" in out
+    assert "asked (2 messages)" in out and "TASK 1: models: the data model" in out
     assert 'call write_file(path="models.py")' in out and "class Item:" in out
     # The second call shows only what is new: the tool's result, not the prompt again.
-    assert "asked (1 new message)" in out and out.count("TASK 2: models") == 1
+    assert "asked (1 new message)" in out and out.count("TASK 1: models") == 1
     assert "tool result (write_file): wrote models.py" in out
     assert "ended done" in out
 
 
 def test_trace_task_json_gives_each_call_its_new_messages(demo: Path) -> None:
-    result = trace(demo, "--task", "2", "--json")
+    result = trace(demo, "--task", "1", "--json")
     assert result.exit_code == 0, result.output
     [conversation] = json.loads(result.stdout)["conversations"]
     first, second = conversation["calls"]
@@ -111,7 +111,7 @@ def test_trace_task_json_gives_each_call_its_new_messages(demo: Path) -> None:
 
 
 def test_trace_call_shows_one_exchange_in_full(demo: Path) -> None:
-    number = next(c["number"] for c in listed(demo)["calls"] if c["task_id"] == 2)
+    number = next(c["number"] for c in listed(demo)["calls"] if c["task_id"] == 1)
     result = trace(demo, "--call", str(number))
     assert result.exit_code == 0, result.output
     out = result.output
@@ -138,7 +138,7 @@ def test_the_markdown_export_names_the_failing_verification_and_its_assertion(
     assert "step `tests`, criterion D1" in text
     assert "E   AssertionError: assert 1 == 2" in text
     assert "count_open counts done items instead of open ones" in text  # the RCA's root cause
-    for task in (2, 3, 4):  # the build it verified, each with its task, code and prompt
+    for task in (1, 2, 3):  # the build it verified, each with its task, code and prompt
         assert f"### Task {task}, attempt 1" in text
     assert "def count_open" in text and "class Item:" in text
     assert "**system**" in text and "**answer**" in text
@@ -158,9 +158,9 @@ def test_the_jsonl_export_gives_training_pairs_with_the_documented_fields(demo: 
         assert all(t["type"] == "function" and t["function"]["name"] for t in pair["tools"])
     built = {p["task_id"]: p for p in pairs if p["role"] == "build"}
     # Accepted by the worker both times; the verification after the first build failed.
-    assert (built[2]["outcome"], built[2]["verified"]) == ("accepted", False)
-    assert (built[5]["outcome"], built[5]["verified"]) == ("accepted", True)
-    assert built[2]["messages"][0]["role"] == "system"
+    assert (built[1]["outcome"], built[1]["verified"]) == ("accepted", False)
+    assert (built[4]["outcome"], built[4]["verified"]) == ("accepted", True)
+    assert built[1]["messages"][0]["role"] == "system"
 
 
 @pytest.mark.parametrize(
