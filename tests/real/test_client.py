@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from agent_worker.tools import SPECS
 from protocol.config import Config, load_config
-from protocol.llm import ChatMessage, ModelClient, ToolSpec
+from protocol.llm import ChatMessage, ModelClient
 from protocol.llm.errors import ContextOverflow, ServerUnreachable
 from tests.real.server import LlamaServer
 
@@ -37,19 +38,10 @@ def test_the_client_learns_the_servers_real_context_and_tool_support(server: Lla
 
 
 def test_a_tool_request_is_answered_with_calls_or_with_prose(server: LlamaServer) -> None:
-    write = ToolSpec(
-        name="write_file",
-        description="Write a file in the workspace.",
-        parameters={
-            "type": "object",
-            "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
-            "required": ["path", "content"],
-        },
-    )
     with ModelClient(config_for(server), "build") as client:
         result = client.chat(
             [ChatMessage.user("Write hello.py that prints hello. Use the write_file tool.")],
-            tools=[write],
+            tools=[SPECS["write_file"]],  # the spec a builder really sends
             temperature=0.0,
         )
     # This model's template takes no tools: they went as text, and whatever came back is
