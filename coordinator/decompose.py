@@ -8,6 +8,8 @@ import re
 from protocol import DagError, Task
 from protocol.plan import Module, Plan
 
+RESERVED = ("", "explore")  # agent keys a module may not take (the explorer's, or none)
+
 
 def check_plan(plan: Plan) -> list[str]:
     """Module names in dependency order; `DagError` naming the problem otherwise."""
@@ -15,7 +17,7 @@ def check_plan(plan: Plan) -> list[str]:
     # a role, and at least one criterion: what is left is what a schema cannot say.
     names = [m.name for m in plan.modules]
     for module in plan.modules:
-        if _agent_key(module.name) in ("", "explore"):
+        if agent_key(module.name) in RESERVED:
             raise DagError(f"module name {module.name!r} is reserved or empty: choose another")
     ids = [c.id for c in plan.dod]
     twice = sorted({i for i in ids if ids.count(i) > 1})
@@ -24,7 +26,7 @@ def check_plan(plan: Plan) -> list[str]:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DagError(f"module names used twice: {', '.join(duplicated)}")
-    keys = [_agent_key(n) for n in names]
+    keys = [agent_key(n) for n in names]
     clashing = sorted({n for n, k in zip(names, keys, strict=True) if keys.count(k) > 1})
     if clashing:
         raise DagError(f"module names too alike to tell their agents apart: {', '.join(clashing)}")
@@ -52,7 +54,7 @@ def check_plan(plan: Plan) -> list[str]:
         raise DagError(f"module dependency cycle: {cycle} (each depends on the next)") from None
 
 
-def _agent_key(name: str) -> str:
+def agent_key(name: str) -> str:
     """The part of an agent's name a module gives (see coordinator.decisions.agent_name)."""
     return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")[:50]
 

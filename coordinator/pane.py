@@ -14,7 +14,13 @@ from protocol.display import inert
 from protocol.liveline import LiveLine
 from protocol.llm.types import CallProgress
 
-STYLES = {"fail": "bold red", "done": "bold green", "check": "green", "task": "cyan"}
+STYLES = {
+    "fail": "bold red",
+    "warn": "yellow",
+    "done": "bold green",
+    "check": "green",
+    "task": "cyan",
+}
 
 
 @dataclass

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from coordinator.decompose import plan_to_tasks
 from coordinator.outcomes import TeamFailed
+from coordinator.plan_repair import repair_plan
 from protocol import DagError, Task
-from protocol.llm import ChatMessage
+from protocol.llm import BadAnswer, ChatMessage, TruncatedAnswer
 from protocol.plan import Plan
 from protocol.reports import ExplorationReport
 
@@ -20,6 +21,9 @@ in two modules), its dependencies by name, and its role: builder, or tester for 
 tests. Give at least one Definition-of-Done criterion that can be checked mechanically: its
 verification_type (test, command, file_exists or import) and its target_file (the test file,
 the module's file, the file, or the command)."""
+
+CUT_PLAN = """Your plan was cut off at its token limit. Give a shorter one: at most five
+modules, descriptions and purposes of one short sentence, at most five criteria."""
 
 
 def plan_messages(task: str, report: ExplorationReport) -> list[ChatMessage]:
@@ -38,16 +42,38 @@ def buildable_plan(
     say: Callable[[str, str], None],
     tries: int = PLAN_TRIES,
 ) -> tuple[Plan, list[Task]]:
-    """A plan whose tasks form a DAG, asking again with the error each time one does not."""
+    """A plan whose tasks form a DAG. What code can mend it mends (said in the pane); a plan
+    that still cannot be built, an answer cut at its token limit or one that would not fit
+    the schema is asked for again with the reason, `tries` times in all."""
+    refusals = []
     for _ in range(tries):
-        plan = ask(messages)
         try:
-            return plan, plan_to_tasks(plan, first_id=first_id)
+            plan = ask(messages)
+        except TruncatedAnswer as exc:
+            # The cut answer is not shown back: it is what made the next one too long.
+            say("fail", f"the plan was cut off: {exc}")
+            refusals.append("cut off at its token limit")
+            if messages[-1].content != CUT_PLAN:
+                messages = [*messages, ChatMessage.user(CUT_PLAN)]
+            continue
+        except BadAnswer as exc:
+            say("fail", f"the plan could not be read: {exc}")
+            refusals.append("not a plan in the schema")
+            continue
+        repaired = repair_plan(plan)
+        for mend in repaired.mends:
+            say("warn", f"plan mended: {mend}")
+        try:
+            return repaired.plan, plan_to_tasks(repaired.plan, first_id=first_id)
         except DagError as exc:
             say("fail", f"the plan was refused: {exc}")
+            refusals.append(str(exc))
             messages = [
                 *messages,
                 ChatMessage(role="assistant", content=plan.model_dump_json()),
                 ChatMessage.user(f"That plan cannot be built: {exc}. Fix it."),
             ]
-    raise TeamFailed(f"the planner gave no buildable plan in {tries} tries")
+    raise TeamFailed(
+        f"the planner gave no buildable plan in {tries} tries ({'; '.join(refusals)}); "
+        "try a larger model for the plan role (TEAM_MODEL_PLAN) or a smaller task"
+    )
