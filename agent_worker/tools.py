@@ -132,6 +132,13 @@ class Toolbox:
             return ToolRun(
                 f"ERROR: there is no tool {call.name!r}; the tools are: {listed}", "error"
             )
+        if call.arguments_error is not None:
+            return ToolRun(
+                f"ERROR: your arguments to {call.name} are not valid JSON "
+                f"({call.arguments_error}): nothing was run; call {call.name} again with its "
+                "arguments as one complete JSON object",
+                "error",
+            )
         handler: Callable[..., str] = getattr(self, f"_{call.name}")
         try:
             return ToolRun(handler(**call.arguments))

@@ -48,6 +48,8 @@ def tool_calls_of(reply: Reply, tools: Sequence[ToolSpec] | None) -> tuple[list[
 
 def parse_answer(reply: Reply, schema: type[BaseModel]) -> BaseModel:
     forced = [c for c in reply.tool_calls if c.name == ANSWER_TOOL]
+    if forced and forced[0].arguments_error:
+        raise ValueError(f"the answer is not valid JSON: {forced[0].arguments_error}")
     value = forced[0].arguments if forced else extract_json(reply.text)
     return schema.model_validate(value)
 

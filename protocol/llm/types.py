@@ -36,11 +36,16 @@ def scrubbed(value: Any) -> Any:
 
 
 class ToolCall(BaseModel):
+    """A call the model made. `arguments_error` is the parser's words when the arguments it
+    sent could not be read (OpenAI's JSON string cut off, say): `arguments` is then empty and
+    the call is answered as a failed one, not run."""
+
     model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments_error: str | None = None
 
     @field_validator("name", "arguments")
     @classmethod

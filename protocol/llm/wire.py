@@ -92,11 +92,13 @@ def decode(wire: WireFormat, body: Any) -> Reply:
 
 
 def native_call(name: str, raw_arguments: Any, index: int, given_id: str | None) -> ToolCall:
-    """A tool call as the server gave it, its arguments read into a dict."""
+    """A tool call as the server gave it, its arguments read into a dict; arguments that
+    cannot be read make a call with `arguments_error` (the model is told, in its attempt)."""
     try:
         arguments = coerce_arguments(raw_arguments)
-    except ValueError as exc:
-        raise BadReply(f"tool call {name!r} has unreadable arguments: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        error = str(exc) or type(exc).__name__
+        return ToolCall(id=given_id or call_id(name, {}, index), name=name, arguments_error=error)
     return ToolCall(id=given_id or call_id(name, arguments, index), name=name, arguments=arguments)
 
 

@@ -198,3 +198,14 @@ def test_secret_files_stay_out_of_a_build_prompt(team_dir: TeamDir) -> None:
     (team_dir.workspace / "app.py").write_text("import client_secret\n")
     sources = imported_sources(team_dir.workspace, ["main.py"], "use app.py and client_secret.py")
     assert [name for name, _ in sources] == ["app.py"]
+
+
+def test_a_call_whose_arguments_are_not_json_is_answered_with_the_error(
+    toolbox: Toolbox,
+) -> None:
+    error = "Unterminated string starting at: line 1 column 29 (char 28)"
+    before = sorted(toolbox.workspace.rglob("*"))
+    run = toolbox.run(ToolCall(id="c1", name="write_file", arguments_error=error))
+    assert run.outcome == "error"
+    assert "arguments to write_file are not valid JSON" in run.output and error in run.output
+    assert sorted(toolbox.workspace.rglob("*")) == before

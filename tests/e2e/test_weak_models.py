@@ -176,9 +176,6 @@ def retried(tmp_path_factory: pytest.TempPathFactory) -> WeakRun:
                          settings=f"[team]\nmax_rounds = {MAX_ROUNDS}\n")  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="gap: unreadable arguments fail the whole attempt as "
-                   "'the server answered in an unexpected shape' (protocol/llm/wire.py "
-                   "native_call) instead of coming back to the model as a failed call")  # fmt: skip
 def test_malformed_json_arguments_are_told_to_the_model_in_the_same_attempt(
     retried: WeakRun,
 ) -> None:

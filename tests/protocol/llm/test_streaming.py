@@ -506,3 +506,14 @@ def test_a_stream_without_usage_counts_its_pieces() -> None:
         b"\n\ndata: [DONE]\n\n",
     ]
     assert decoded("openai", chunks).usage == Usage(completion_tokens=2)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+def test_arguments_that_are_not_json_come_back_as_a_call_with_the_parsers_error(
+    stream: bool, serve: StartServer, client: MakeClient
+) -> None:
+    cut = '{"path": "m.py", "content": "x = '
+    server = serve({"tool_calls": [{"name": "write_file", "raw_arguments": cut}]})
+    [call] = client(server, "openai", stream=stream).chat(ASK, tools=[WRITE_FILE]).tool_calls
+    assert (call.name, call.arguments) == ("write_file", {})
+    assert call.arguments_error is not None and "Unterminated string" in call.arguments_error

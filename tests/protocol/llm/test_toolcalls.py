@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
+from protocol.llm.shaping import parse_answer
 from protocol.llm.toolcalls import coerce_arguments, extract_json, recover_tool_calls, strip_think
+from protocol.llm.types import Reply
+from protocol.llm.wire import ANSWER_TOOL, native_call
 
 TOOLS = {"read_file", "finish"}
 
@@ -72,6 +76,24 @@ def test_arguments_as_object_or_json_string() -> None:
     assert coerce_arguments("") == {}
     with pytest.raises(ValueError, match="must be a JSON object"):
         coerce_arguments("[1]")
+
+
+@pytest.mark.parametrize("raw", ['{"path": "m.py", "content": "x', "[1]", '{"a": ' * 100_000])
+def test_arguments_that_cannot_be_read_make_a_call_that_says_why(raw: str) -> None:
+    call = native_call("write_file", raw, 0, None)
+    assert (call.name, call.arguments) == ("write_file", {})
+    assert call.arguments_error
+    assert call.id == native_call("write_file", raw, 0, None).id
+
+
+class Verdict(BaseModel):
+    verdict: str
+
+
+def test_a_forced_answer_whose_arguments_cannot_be_read_is_not_valid() -> None:
+    reply = Reply(tool_calls=[native_call(ANSWER_TOOL, '{"verdict": "pa', 0, "t1")])
+    with pytest.raises(ValueError, match="not valid JSON: Unterminated string"):
+        parse_answer(reply, Verdict)
 
 
 @pytest.mark.parametrize(
