@@ -41,6 +41,8 @@ class Mode(StrEnum):
     TEST_NOW_EQUALITY = "test_now_equality"  # a test comparing datetime.now() for equality
     TEST_CANNOT_FAIL = "test_cannot_fail"  # a test whose assertion holds whatever the code
     BREAKING_EDIT = "breaking_edit"  # a fix that breaks a file that passed
+    PLAN_CUT = "plan_cut"  # a schema answer that runs to the token limit
+    PLAN_SLIPS = "plan_slips"  # a plan in the schema that cannot be built as it stands
 
 
 def call(name: str, **arguments: Any) -> Reply:
@@ -145,11 +147,31 @@ def spoiled_schema(mode: Mode, good: dict[str, Any], field: str) -> dict[str, An
     raise ValueError(f"{mode} is not a schema mode")
 
 
+def slipped_plan(good: dict[str, Any]) -> dict[str, Any]:
+    """`good` (a plan of at least two builder modules and two criteria) with the slips
+    SmolLM2's plans made: the first module depends on itself and, by its file's path, on the
+    last builder, which depends on the first (a cycle); the second criterion has the first's
+    id. Each has one obvious mend (coordinator/plan_repair.py)."""
+    modules = [dict(m) for m in good["modules"]]
+    builders = [m for m in modules if m["role"] == "builder"]
+    first, last = builders[0], builders[-1]
+    first["depends_on"] = [*first["depends_on"], first["name"], last["files"][0]["path"]]
+    last["depends_on"] = [*last["depends_on"], first["name"]]
+    dod = [dict(c) for c in good["dod"]]
+    dod[1]["id"] = dod[0]["id"]
+    return {**good, "modules": modules, "dod": dod}
+
+
 def schema_answer(schema: str, good: dict[str, Any], mode: Mode = Mode.WELL,
                   field: str = "") -> Rule:  # fmt: skip
     """The rule answering requests for `schema` (a title: Plan, RcaReport, ...) with `good`,
-    after one answer spoiled in `mode` (`field` left out or mistyped)."""
-    replies = [{"json": good}]
-    if mode != Mode.WELL:
+    after one answer spoiled in `mode` (`field` left out or mistyped, or the answer cut at
+    its token limit); in `Mode.PLAN_SLIPS`, with `slipped_plan(good)` only."""
+    replies: list[Reply] = [{"json": good}]
+    if mode == Mode.PLAN_SLIPS:
+        replies = [{"json": slipped_plan(good)}]
+    elif mode == Mode.PLAN_CUT:
+        replies.insert(0, cut_at_limit())
+    elif mode != Mode.WELL:
         replies.insert(0, {"json": spoiled_schema(mode, good, field)})
     return {"name": f"{mode} {schema}", "match": {"schema": schema}, "replies": replies}
