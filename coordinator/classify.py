@@ -25,6 +25,7 @@ class ErrorClass(StrEnum):
     MODEL_UNREACHABLE = "model_unreachable"
     LINT = "lint"
     BUDGET = "budget"
+    NO_PROGRESS = "no_progress"  # nudged, and still prose, cut answers or the same call
     OTHER = "other"
 
 
@@ -40,9 +41,11 @@ _BY_LABEL: dict[str, ErrorClass] = {
     "OutOfTime": E.TIMEOUT,
     "OutOfRounds": E.TIMEOUT,
     "OutOfTokens": E.BUDGET,
+    "NoProgress": E.NO_PROGRESS,
     "model_unreachable": E.MODEL_UNREACHABLE,
     "timeout": E.TIMEOUT,
     "budget": E.BUDGET,
+    "no_progress": E.NO_PROGRESS,
 }
 # Labels that name a family of failures: the text says which one, else this class.
 _DEFAULT_FOR_LABEL: dict[str, ErrorClass] = {"lint": E.LINT, "tool": E.TOOL_FORMAT}

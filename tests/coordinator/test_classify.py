@@ -110,6 +110,8 @@ def test_test_and_traceback_output_is_classified_by_what_it_says(
         ("model_unreachable", ErrorClass.MODEL_UNREACHABLE),
         ("budget", ErrorClass.BUDGET),
         ("timeout", ErrorClass.TIMEOUT),
+        ("no_progress", ErrorClass.NO_PROGRESS),
+        ("NoProgress", ErrorClass.NO_PROGRESS),
     ],
 )
 def test_a_typed_label_wins_over_the_text(outcome: str, expected: ErrorClass) -> None:
