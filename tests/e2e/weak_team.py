@@ -17,12 +17,16 @@ from protocol import Layout, Task, TaskStore, TeamInfo
 from protocol.events import read_events
 from protocol.llm.scripted import LoggedRequest, Scenario, ScriptedServer
 from protocol.llm.weak_models import FINISH
+from protocol.reports import ExplorationReport
 from tests.processes import REPO
 
 MODEL = "weak"
 ROLES = ("PLAN", "BUILD", "EXPLORE", "TEST", "RCA")
-EXPLORATION = {"summary": "an empty workspace", "files": [], "entry_points": [],
-               "test_setup": "none yet", "conventions": []}  # fmt: skip
+# Checked against the strict schema: a report that does not fit it would be refused.
+EXPLORATION = ExplorationReport.model_validate(
+    {"summary": "an empty workspace", "files": [], "languages": [], "entry_points": [],
+     "test_setup": "none yet", "conventions": []}
+).model_dump()  # fmt: skip
 
 
 def module(name: str, path: str, role: str = "builder", depends_on: tuple[str, ...] = ()) -> Any:
