@@ -280,24 +280,34 @@ class Toolbox:
 def ownership_guard(
     layout: Layout, task_id: int | None, own_files: list[str]
 ) -> Callable[[str], str | None]:
-    """Refuse a write to a file that another running task owns (unless this task owns it
-    too: two tasks may share a file, and the file lock keeps both their edits)."""
+    """Refuse a write to a file that is not one of this task's `own_files`, saying which
+    running task owns it when one does. Two tasks may share a file: the file lock keeps both
+    their edits."""
     store = TaskStore(layout)
+    own = {_normal(path) for path in own_files}
+    listed = ", ".join(own_files) or "none"
 
     def may_write(relative: str) -> str | None:
-        if relative in own_files:
+        if _normal(relative) in own:
             return None
         for task in store.all():
             busy = task.status in (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
-            if busy and task.id != task_id and relative in task.files:
+            if busy and task.id != task_id and relative in map(_normal, task.files):
                 owner = task.owner or "another agent"
                 return (
                     f"{relative} belongs to task {task.id} ({owner}), which is running: "
-                    "do not write it; write only the files of your task"
+                    f"do not write it; write only the files of your task (FILES: {listed})"
                 )
-        return None
+        return (
+            f"{relative} is not one of your task's files: nothing was written; write only "
+            f"FILES: {listed}"
+        )
 
     return may_write
+
+
+def _normal(path: str) -> str:
+    return PurePosixPath(os.path.normpath(path)).as_posix()
 
 
 def tester_guard(relative: str) -> str | None:

@@ -442,7 +442,9 @@ class Worker:
         return report if isinstance(report, ExplorationReport) else None
 
     def _toolbox(self, assignment: TaskAssignment) -> Toolbox:
-        guard = ownership_guard(self.layout, assignment.task_id, assignment.files)
+        # A fix task may write what the RCA's edits name, as well as its own files.
+        own = [*assignment.files, *(edit.file for edit in assignment.context)]
+        guard = ownership_guard(self.layout, assignment.task_id, own)
 
         def may_write(relative: str) -> str | None:
             return (tester_guard(relative) if self.role == "tester" else None) or guard(relative)

@@ -134,6 +134,20 @@ def test_a_file_owned_by_another_running_task_is_refused(team_dir: TeamDir) -> N
     assert "wrote" in use(toolbox, "write_file", path="store.py", content="z = 3\n")
 
 
+def test_a_file_no_task_owns_is_refused_naming_the_tasks_own_files(team_dir: TeamDir) -> None:
+    from agent_worker.tools import ownership_guard
+
+    guard = ownership_guard(team_dir.layout, 1, ["./pkg/store.py", "cli.py"])
+    toolbox = Toolbox(team_dir.layout, "builder-a", 1, ALL_TOOLS, may_write=guard)
+    run = toolbox.run(ToolCall(id="c1", name="write_file",
+                               arguments={"path": "helpers.py", "content": "x = 1\n"}))  # fmt: skip
+    assert run.outcome == "refused"
+    assert "helpers.py is not one of your task's files" in run.output
+    assert "FILES: ./pkg/store.py, cli.py" in run.output
+    assert not (team_dir.workspace / "helpers.py").exists()
+    assert "wrote pkg/store.py" in use(toolbox, "write_file", path="pkg/store.py", content="y\n")
+
+
 @pytest.mark.parametrize(
     ("name", "arguments", "expected"),
     [

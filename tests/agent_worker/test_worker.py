@@ -13,6 +13,7 @@ import pytest
 from protocol import (
     Completion,
     ErrorReport,
+    FileEdit,
     ProgressUpdate,
     ShutdownRequest,
     ShutdownResponse,
@@ -230,6 +231,33 @@ def test_a_tester_may_write_only_tests(team: StartTeam) -> None:
     assert (t.layout.workspace / "app.py").read_text() == "x = 1\n"
     assert (t.layout.workspace / "tests/test_app.py").exists()
     assert "not a test file" in json.dumps(t.server.log[1].body)
+
+
+def test_a_write_outside_the_tasks_files_is_refused_but_a_fix_may_write_its_edits(
+    team: StartTeam,
+) -> None:
+    t = team(
+        [
+            {
+                "match": {"turn": 0},
+                "reply": native(
+                    call("write_file", path="extra.py", content="x = 1\n"),
+                    call("write_file", path="util.py", content="y = 1\n"),
+                    call("write_file", path="app.py", content="z = 1\n"),
+                ),
+            },
+            {"reply": native(call("finish", summary="fixed"))},
+        ]
+    )
+    edit = FileEdit(file="util.py", action="edit", details="set y")
+    t.assign(Task(id=1, title="fix app", files=["app.py"], edits=[edit]), "builder-a")
+    finish_worker(t.start_worker("builder-a", "--max-tasks", "1"))
+    assert not (t.layout.workspace / "extra.py").exists()
+    assert (t.layout.workspace / "util.py").read_text() == "y = 1\n"
+    assert (t.layout.workspace / "app.py").read_text() == "z = 1\n"
+    told = json.dumps(t.server.log[1].body)
+    assert "extra.py is not one of your task's files" in told and "FILES: app.py" in told
+    assert TaskStore(t.layout).get(1).status == TaskStatus.DONE
 
 
 def reads(count: int) -> list[dict[str, Any]]:

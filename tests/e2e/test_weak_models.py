@@ -127,8 +127,6 @@ def test_an_answer_cut_at_the_token_limit_is_asked_again_shorter(recovered: Weak
     assert len(cut) == 1 and cut[0].outcome == "TruncatedAnswer"
 
 
-@pytest.mark.xfail(strict=True, reason="gap: a write outside the task's FILES that no running "
-                   "task owns is allowed (agent_worker tools/worker may_write)")  # fmt: skip
 def test_a_write_outside_the_tasks_files_is_refused(recovered: WeakRun) -> None:
     first = recovered.tool_calls("outside.py")[0]
     assert (first.tool, first.outcome) == ("write_file", "refused")
