@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 from coordinator import git
-from coordinator.verify import Verification, python_files
+from coordinator.verify import Verification, failure_lines, python_files
 from protocol import FileEdit, Task
 from protocol.environment import is_secret_path
 from protocol.llm import ChatMessage
 from protocol.llm.budget import fit_sections, truncate_diff
-from protocol.reports import RcaReport
+from protocol.plan import DodCriterion
+from protocol.reports import RcaEdit, RcaReport
 from protocol.team import TeamRepository
 from protocol.workspace_files import text_for_a_model
 
@@ -79,6 +80,35 @@ def rca_messages(
         f"{memory_text}\n\n{evidence_text}"
     )
     return [ChatMessage.system(RCA_SYSTEM), ChatMessage.user(user)]
+
+
+UNUSABLE = "the root-cause model gave no usable analysis"
+
+
+def report_from_evidence(
+    workspace: Path, verification: Verification, tasks: list[Task], dod: list[DodCriterion]
+) -> RcaReport:
+    """A root-cause analysis by code, for when the model's answer was cut off or fit no
+    schema: each file the failing output names, or else each failing criterion's planned
+    target, is to be fixed against the failure it shows. Weaker than a model's 5 Whys, but a
+    retry with the evidence beats a team that stops."""
+    failing = {c.id: c for c in verification.criteria if not c.passed}
+    shown = failure_lines(verification.failures(), limit=8)
+    why = "; ".join(shown)[:480] or "the verification failed"
+    planned = {f for t in tasks for f in t.files}
+    files = files_involved(workspace, verification, tasks)
+    if not files:  # nothing named: the failing criteria's own targets, where a task owns one
+        targets = [c.target_file.strip() for c in dod if c.id in failing]
+        files = [t for t in dict.fromkeys(targets) if t in planned and not is_secret_path(t)]
+    if not files:
+        files = [f for f in sorted(planned) if not is_secret_path(f)][:1] or ["README.md"]
+    details = f"Make the failing verification pass; it says: {why}"[:600]
+    edits = [
+        RcaEdit(file=f, action="edit" if (workspace / f).exists() else "create", details=details)
+        for f in files[:5]
+    ]
+    return RcaReport(whys=[why], root_cause=f"{UNUSABLE}; fixing from the failure: {why}"[:500],
+                     concrete_edits=edits)  # fmt: skip
 
 
 def fix_tasks(report: RcaReport, tasks: list[Task], first_id: int) -> list[Task]:

@@ -31,7 +31,7 @@ from coordinator.memory import IterationRecord, Memory
 from coordinator.outcomes import TeamFailed, TeamStopped
 from coordinator.pane import Pane
 from coordinator.planning import buildable_plan, plan_messages
-from coordinator.rca import evidence, fix_tasks, rca_messages
+from coordinator.rca import UNUSABLE, evidence, fix_tasks, rca_messages, report_from_evidence
 from coordinator.registration import SpawnFailed
 from coordinator.runners import Runner
 from coordinator.stuck import fingerprint
@@ -66,7 +66,14 @@ from protocol import (
 from protocol.agents import MODEL_ROLE, AgentRecord, AgentState, is_running, read_agents
 from protocol.config import TeamSettings, load_config
 from protocol.events import AgentChanged, BudgetReached, CriterionChecked, VerifyStepRan
-from protocol.llm import ChatMessage, ModelClient, ModelError, ServerUnreachable
+from protocol.llm import (
+    BadAnswer,
+    ChatMessage,
+    ModelClient,
+    ModelError,
+    ServerUnreachable,
+    TruncatedAnswer,
+)
 from protocol.messages import utc_now
 from protocol.plan import Plan, load_plan
 from protocol.reports import ExplorationReport, RcaReport
@@ -281,8 +288,8 @@ class Coordinator:
             raise TeamFailed(verdict + (f"; {describe_given_up(lost)}" if lost else ""))
         keep = rollback.files_to_keep(result, plan, self.store.all())
         snapshot_files = snapshots.take(self.layout, iteration, keep)
-        with self.tracer.child(span.span_id).span("root-cause analysis", "rca") as rca:
-            current = self._fix(result, rca)
+        with self.tracer.child(span.span_id).span("root-cause analysis", "rca") as rca_span:
+            current = self._fix(plan, result, rca_span)
         return current, snapshot_files, False
 
     def _results_of(self, iteration: int) -> dict[str, bool]:
@@ -536,14 +543,18 @@ class Coordinator:
                 "check" if criterion.passed else "fail", f"{criterion.id}: {criterion.detail[:160]}"
             )
 
-    def _fix(self, result: Verification, span: OpenSpan) -> set[int]:
+    def _fix(self, plan: Plan, result: Verification, span: OpenSpan) -> set[int]:
         self._set(TeamStatus.VERIFYING, "root-cause analysis")
         tasks = self.store.all()
         budget = self.config.route("rca").context_window // 2
         text = evidence(self.layout.workspace, result, tasks, budget, self.team.repository)
         passing = [c.id for c in result.criteria if c.passed]
         messages = rca_messages(self.team.task, text, passing, self.memory.render())
-        report = self._ask("rca", messages, RcaReport, span)
+        try:
+            report = self._ask("rca", messages, RcaReport, span)
+        except (TruncatedAnswer, BadAnswer) as exc:
+            self.say("fail", f"{UNUSABLE}: {exc}; fixing from the failing output alone")
+            report = report_from_evidence(self.layout.workspace, result, tasks, plan.dod)
         assert isinstance(report, RcaReport)
         self.say("info", f"root cause: {report.root_cause}")
         entry = self.memory.iterations[-1]

@@ -41,7 +41,7 @@ class Mode(StrEnum):
     TEST_NOW_EQUALITY = "test_now_equality"  # a test comparing datetime.now() for equality
     TEST_CANNOT_FAIL = "test_cannot_fail"  # a test whose assertion holds whatever the code
     BREAKING_EDIT = "breaking_edit"  # a fix that breaks a file that passed
-    PLAN_CUT = "plan_cut"  # a schema answer that runs to the token limit
+    SCHEMA_CUT = "schema_cut"  # a plan or RCA answer that runs to the token limit
     PLAN_SLIPS = "plan_slips"  # a plan in the schema that cannot be built as it stands
 
 
@@ -170,7 +170,7 @@ def schema_answer(schema: str, good: dict[str, Any], mode: Mode = Mode.WELL,
     replies: list[Reply] = [{"json": good}]
     if mode == Mode.PLAN_SLIPS:
         replies = [{"json": slipped_plan(good)}]
-    elif mode == Mode.PLAN_CUT:
+    elif mode == Mode.SCHEMA_CUT:
         replies.insert(0, cut_at_limit())
     elif mode != Mode.WELL:
         replies.insert(0, {"json": spoiled_schema(mode, good, field)})

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from coordinator import git, snapshots
 from coordinator.memory import IterationRecord, Memory
-from coordinator.rca import evidence, fix_tasks, rca_messages
+from coordinator.rca import evidence, fix_tasks, rca_messages, report_from_evidence
 from coordinator.stuck import fingerprint, is_stuck
-from coordinator.verify import verify
+from coordinator.verify import CriterionResult, Step, Verification, verify
 from protocol import Task, TaskStatus
+from protocol.plan import DodCriterion, VerificationType
 from protocol.reports import RcaEdit, RcaReport
 from tests.conftest import TeamDir
 
@@ -44,6 +45,36 @@ def test_rca_edits_become_one_fix_task_per_owner() -> None:
     assert fixes[1].role == "tester"
     assert all(t.depends_on == [] for t in fixes)
     assert "save() does not return the new id" in fixes[0].instructions
+
+
+def criterion(id: str, target: str) -> DodCriterion:
+    kind = VerificationType.TEST if "test" in target else VerificationType.COMMAND
+    return DodCriterion(id=id, description=id, verification_type=kind, target_file=target)
+
+
+def test_without_a_usable_analysis_the_files_the_failure_names_are_to_be_fixed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "store.py").write_text("def save(): pass\n")
+    failed = Verification(
+        steps=[Step("pytest", False, 'File "store.py", line 1\nE   assert None == 1')],
+        criteria=[CriterionResult("D2", False, "tests failed")],
+    )
+    report = report_from_evidence(tmp_path, failed, TASKS, [criterion("D2", "tests")])
+    assert [(e.file, e.action) for e in report.concrete_edits] == [("store.py", "edit")]
+    assert "E   assert None == 1" in report.concrete_edits[0].details
+    assert report.root_cause.startswith("the root-cause model gave no usable analysis")
+    assert [t.module for t in fix_tasks(report, TASKS, first_id=4)] == ["storage"]
+
+
+def test_without_a_usable_analysis_or_a_named_file_the_failing_criteria_targets_are_fixed(
+    tmp_path: Path,
+) -> None:
+    failed = Verification(criteria=[CriterionResult("D1", False, "exit 1: no output")])
+    report = report_from_evidence(
+        tmp_path, failed, TASKS, [criterion("D1", "models.py"), criterion("D2", "store.py")]
+    )
+    assert [(e.file, e.action) for e in report.concrete_edits] == [("models.py", "create")]
 
 
 def test_evidence_has_the_failure_the_diff_and_the_files_within_budget(tmp_path: Path) -> None:

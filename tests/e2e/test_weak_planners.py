@@ -1,6 +1,8 @@
-"""A weak planner through a whole team run: its first plan runs to the token limit, its second
-has the slips SmolLM2's plans had (a self-dependency, a cycle, a criterion id used twice). The
-team asks again after the cut, mends the slips, says so, and builds the plan to done."""
+"""Weak planners and analysts through whole team runs. A planner whose first plan runs to the
+token limit and whose second has the slips SmolLM2's plans had (a self-dependency, a cycle, a
+criterion id used twice): the team asks again after the cut, mends the slips, says so, and
+builds the plan to done. An analyst whose every answer is cut: the team fixes from the failing
+output alone, and is done."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ PLAN = {
 def planned(tmp_path_factory: pytest.TempPathFactory) -> WeakRun:
     rules = [
         {
-            "name": f"{Mode.PLAN_CUT}, then {Mode.PLAN_SLIPS}",
+            "name": f"{Mode.SCHEMA_CUT}, then {Mode.PLAN_SLIPS}",
             "match": {"schema": "Plan"},
             "replies": [weak.cut_at_limit(), {"json": weak.slipped_plan(PLAN)}],
         },
@@ -63,3 +65,40 @@ def test_the_cut_plan_is_asked_for_again_shorter(planned: WeakRun) -> None:
     assert len(plans) == 2
     assert "cut off at its token limit" in str(plans[1].body["messages"][-1]["content"])
     assert "the plan was cut off" in planned.coordinator_log()
+
+
+# --- an RCA answer cut at its token limit ------------------------------------------------------
+
+DOUBLE_BUGGY = "def double(n: int) -> int:\n    return n + n + 1\n"
+DOUBLE = "def double(n: int) -> int:\n    return n + n\n"
+DOUBLE_PLAN = {
+    "summary": "a doubler",
+    "modules": [module("double", "double.py")],
+    "dod": [criterion("D1", "command", "python3 -c 'import double; assert double.double(2) == 4'")],
+}
+
+
+@pytest.fixture(scope="module")
+def unanalysed(tmp_path_factory: pytest.TempPathFactory) -> WeakRun:
+    rules = [
+        weak.schema_answer("Plan", DOUBLE_PLAN),
+        {
+            "name": f"{Mode.SCHEMA_CUT} RcaReport",
+            "match": {"schema": "RcaReport"},
+            "replies": [weak.cut_at_limit()],
+        },
+        weak.fixer("double.py", weak.write("double.py", DOUBLE)),
+        weak.builder(Mode.WELL, "double.py", DOUBLE_BUGGY),
+    ]
+    return run_weak_team(tmp_path_factory.mktemp("rca"), rules)
+
+
+def test_a_cut_analysis_is_replaced_by_a_fix_from_the_failing_output(unanalysed: WeakRun) -> None:
+    assert unanalysed.done.returncode == 0, unanalysed.output
+    info = unanalysed.info()
+    assert (info.status.value, info.iteration) == ("done", 2)
+    assert (unanalysed.workspace / "double.py").read_text() == DOUBLE
+    assert "the root-cause model gave no usable analysis" in unanalysed.coordinator_log()
+    fix = unanalysed.task("double.py")
+    assert [e.file for e in fix.edits] == ["double.py"]
+    assert "AssertionError" in fix.edits[0].details, "the failure the fix is to mend"
