@@ -25,13 +25,15 @@ class LintFailure:
     path: str
     line: int | None
     message: str
+    title: str = "LINT ERROR"
+    hint: str | None = None  # None: the hint for a syntax error's message, if there is one
 
     def for_model(self, source: str) -> str:
         where = f"{self.path}, line {self.line}" if self.line else self.path
-        text = f"LINT ERROR in {where}: {self.message}\n"
+        text = f"{self.title} in {where}: {self.message}\n"
         if self.line:
             text += _context(source, self.line) + "\n"
-        hint = next((h for key, h in _HINTS if key in self.message.lower()), None)
+        hint = self.hint or next((h for key, h in _HINTS if key in self.message.lower()), None)
         if hint:
             text += f"hint: {hint}\n"
         return text + "The file is on disk as written: fix it (read it, then edit_file)."

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from agent_worker.assertions import assertion_check, is_test_file
 from agent_worker.lint import compile_check
 from agent_worker.paths import PathRefused, check_gitignore_edit, check_writable, resolve
 from protocol import Layout, TaskStatus, TaskStore, atomic_write_text, file_lock
@@ -256,7 +257,7 @@ class Toolbox:
         if relative not in self.written:
             self.written.append(relative)
         self.on_event("write", done)
-        failure = compile_check(relative, content)
+        failure = compile_check(relative, content) or assertion_check(relative, content)
         if failure:
             self.on_event("lint", failure.message)
             return failure.for_model(content)
@@ -312,10 +313,7 @@ def _normal(path: str) -> str:
 
 def tester_guard(relative: str) -> str | None:
     """Testers write tests only."""
-    name = PurePosixPath(relative).name
-    is_test = name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-    in_tests = PurePosixPath(relative).parts[:1] in (("tests",), ("test",))
-    if is_test or in_tests:
+    if is_test_file(relative):
         return None
     return f"{relative} is not a test file: testers write only tests (tests/..., test_*.py)"
 

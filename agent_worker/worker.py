@@ -11,6 +11,7 @@ import traceback
 from dataclasses import dataclass, field
 from types import FrameType
 
+from agent_worker.assertions import assertion_check
 from agent_worker.lint import compile_check, import_check
 from agent_worker.loop import (
     AgentLoop,
@@ -475,7 +476,7 @@ class Worker:
                 )
                 checks.append(FileCheck(path=relative, ok=False, detail=detail))
                 continue
-            failure = compile_check(relative, source)
+            failure = compile_check(relative, source) or assertion_check(relative, source)
             failure = failure or import_check(self.sandbox, relative)
             ok = failure is None
             detail = "compiles and imports" if ok else (failure.message if failure else "")

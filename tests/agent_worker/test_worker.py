@@ -260,6 +260,30 @@ def test_a_write_outside_the_tasks_files_is_refused_but_a_fix_may_write_its_edit
     assert TaskStore(t.layout).get(1).status == TaskStatus.DONE
 
 
+def test_a_test_that_cannot_fail_is_sent_back_at_finish_too(team: StartTeam) -> None:
+    weak = "def test_x() -> None:\n    assert True\n"
+    good = "def test_x() -> None:\n    assert 1 + 1 == 2\n"
+    t = team(
+        [
+            {
+                "replies": [
+                    native(call("write_file", path="tests/test_x.py", content=weak)),
+                    native(call("finish", summary="tests written")),
+                    native(call("write_file", path="tests/test_x.py", content=good)),
+                    native(call("finish", summary="tests written")),
+                ]
+            }
+        ]
+    )
+    t.assign(Task(id=1, title="tests", role="tester", files=["tests/test_x.py"]), "tester")
+    finish_worker(t.start_worker("tester", "--max-tasks", "1", role="tester"))
+    assert "WEAK TEST in tests/test_x.py, line 2" in json.dumps(t.server.log[1].body)
+    repair = t.server.log[2].body["messages"][-1]["content"]
+    assert "tests/test_x.py: `assert True` cannot fail" in repair
+    assert (t.layout.workspace / "tests/test_x.py").read_text() == good
+    assert TaskStore(t.layout).get(1).status == TaskStatus.DONE
+
+
 def reads(count: int) -> list[dict[str, Any]]:
     """A model that never finishes but does something new each round: it reads file after
     file (none of them there)."""

@@ -135,15 +135,11 @@ def test_a_write_outside_the_tasks_files_is_refused(recovered: WeakRun) -> None:
     built_in_one_attempt(recovered, "outside.py")
 
 
-@pytest.mark.xfail(strict=True, reason="gap: nothing reads a test for timing-dependent "
-                   "assertions (agent_worker/lint.py)")  # fmt: skip
 def test_a_test_comparing_datetime_now_for_equality_is_sent_back(recovered: WeakRun) -> None:
     assert "datetime.now()" in recovered.told(NOW_TEST, after=1)
     assert (recovered.workspace / NOW_TEST).read_text() == GOOD_TEST
 
 
-@pytest.mark.xfail(strict=True, reason="gap: nothing reads a test for assertions that cannot "
-                   "fail (agent_worker/lint.py)")  # fmt: skip
 def test_a_test_whose_assertion_cannot_fail_is_sent_back(recovered: WeakRun) -> None:
     assert "cannot fail" in recovered.told(SAME_TEST, after=1)
     assert (recovered.workspace / SAME_TEST).read_text() == GOOD_TEST
