@@ -36,6 +36,9 @@ FIRST_ATTEMPT = "Write each of your files whole with write_file."
 FIX_MODE = """The files exist and failed verification. Fix mode:
 read each file first, then change it with targeted edit_file calls; rewrite a whole file only
 if most of it is wrong."""
+# A retry within the build (the last attempt stalled or broke off), not after verification.
+RETRY_MODE = """An earlier attempt at this task stopped; what it wrote is still there: {written}.
+Read those files first and change them with edit_file; write the others whole with write_file."""
 RCA_EDITS = """Mandatory: the root-cause analysis asks for these changes. Make them first:
 {edits}"""
 REPORT_REQUEST = "Now give your exploration report as the JSON object asked for."
@@ -148,6 +151,20 @@ def imported_sources(workspace: Path, files: list[str], instructions: str) -> li
     return sources
 
 
+def _mode(assignment: TaskAssignment, workspace: Path) -> str:
+    """How to go about the files: whole writes while none of them exists (a retry of an
+    attempt that wrote nothing is a first attempt still: a weak model told "the files exist"
+    went looking for them), targeted edits once some do."""
+    written = [f for f in assignment.files if (workspace / f).is_file()]
+    if not written:
+        return FIRST_ATTEMPT
+    if assignment.context:  # an RCA fix task: the files failed verification
+        return FIX_MODE
+    if assignment.attempt > 1:
+        return RETRY_MODE.format(written=", ".join(written))
+    return FIRST_ATTEMPT
+
+
 def task_prompt(assignment: TaskAssignment, workspace: Path, budget_tokens: int) -> str:
     """The build request: `TASK <id>: <title>` and `FILES: ...` first (DESIGN §7)."""
     head = [
@@ -159,11 +176,7 @@ def task_prompt(assignment: TaskAssignment, workspace: Path, budget_tokens: int)
     if assignment.context:
         edits = "\n".join(f"- {e.file}: {e.action}: {e.details}" for e in assignment.context)
         head += ["", RCA_EDITS.format(edits=edits)]
-    fixing = assignment.attempt > 1 or bool(assignment.context)  # a retry, or an RCA fix task
-    head += [
-        "",
-        FIX_MODE if fixing else FIRST_ATTEMPT,
-    ]
+    head += ["", _mode(assignment, workspace)]
     sources = imported_sources(workspace, assignment.files, assignment.instructions)
     sections = [("Workspace files", manifest(workspace))]
     sections += [(f"Source of {name}", text) for name, text in sources]

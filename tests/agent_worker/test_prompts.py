@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_worker.prompts import FIRST_ATTEMPT, manifest, task_prompt
+from agent_worker.prompts import FIRST_ATTEMPT, FIX_MODE, manifest, task_prompt
 from protocol import FileEdit, TaskAssignment
 
 
@@ -23,13 +23,30 @@ def test_the_request_starts_with_the_task_and_files_lines(tmp_path: Path) -> Non
     assert FIRST_ATTEMPT in prompt
 
 
-def test_a_retry_is_in_fix_mode_with_the_rca_edits_first(tmp_path: Path) -> None:
+def test_a_fix_task_is_in_fix_mode_with_the_rca_edits_first(tmp_path: Path) -> None:
+    (tmp_path / "store.py").write_text("def save(): ...\n")
     edits = [FileEdit(file="store.py", action="edit", details="close the file in save()")]
     prompt = task_prompt(assignment(attempt=2, context=edits), tmp_path, 4000)
     assert "Fix mode" in prompt
     assert "Mandatory" in prompt
     assert prompt.index("close the file in save()") < prompt.index("Fix mode")
     assert FIRST_ATTEMPT not in prompt
+
+
+def test_a_retry_of_an_attempt_that_wrote_nothing_is_told_to_write_not_that_files_exist(
+    tmp_path: Path,
+) -> None:
+    # SmolLM2, told on its retry that "the files exist and failed verification", echoed it.
+    for edits in ([], [FileEdit(file="store.py", action="create", details="add save()")]):
+        prompt = task_prompt(assignment(attempt=2, context=edits), tmp_path, 4000)
+        assert FIRST_ATTEMPT in prompt and FIX_MODE not in prompt
+
+
+def test_a_retry_after_a_stalled_attempt_names_what_that_attempt_wrote(tmp_path: Path) -> None:
+    (tmp_path / "store.py").write_text("def save(): ...\n")
+    prompt = task_prompt(assignment(attempt=2, files=["store.py", "db.py"]), tmp_path, 4000)
+    assert "what it wrote is still there: store.py." in prompt
+    assert "failed verification" not in prompt
 
 
 def test_the_manifest_lists_files_and_what_python_files_define(tmp_path: Path) -> None:
