@@ -34,7 +34,10 @@ def repair_plan(plan: Plan) -> Repaired:
     dod = _distinct_criteria(list(plan.dod), mends)
     if not mends:
         return Repaired(plan)
-    return Repaired(plan.model_copy(update={"modules": modules, "dod": dod}), mends)
+    # A weak model repeats itself: SmolLM2 listed one bad dependency three times.
+    return Repaired(
+        plan.model_copy(update={"modules": modules, "dod": dod}), list(dict.fromkeys(mends))
+    )
 
 
 # --- names ------------------------------------------------------------------------------------

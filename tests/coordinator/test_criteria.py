@@ -87,6 +87,15 @@ def test_an_unusable_criterion_is_dropped_and_the_implied_ones_added(
     )
 
 
+def test_a_rambling_target_is_shown_cut_short() -> None:
+    # SmolLM2 gave a test target of 500 characters: "src/Lem_l_l_l_test.pyx0.pyx20.pyx1..."
+    rambling = "src/Lem_test.pyx0" + ".pyx1" * 90
+    done = complete(plan(criterion("D1", "test", rambling)), EMPTY)
+    [note, _] = done.notes()
+    assert note.startswith("criterion D1 dropped: src/Lem_test.pyx0.pyx1") and "…" in note
+    assert len(note) < 200
+
+
 def test_what_the_usable_criteria_check_is_not_checked_twice() -> None:
     done = complete(
         plan(

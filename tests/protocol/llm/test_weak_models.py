@@ -13,7 +13,7 @@ from protocol.llm.scripted import Rule, Scenario, ScriptedServer
 from protocol.llm.weak_models import Mode
 
 TESTER_MODES = (Mode.TEST_NOW_EQUALITY, Mode.TEST_CANNOT_FAIL)
-SCHEMA_MODES = (Mode.SCHEMA_MISSING_FIELD, Mode.SCHEMA_WRONG_TYPE)
+SCHEMA_MODES = (Mode.SCHEMA_MISSING_FIELD, Mode.SCHEMA_WRONG_TYPE, Mode.SCHEMA_CUT, Mode.PLAN_SLIPS)
 BUILDER_MODES = [m for m in Mode if m not in (*TESTER_MODES, *SCHEMA_MODES, Mode.BREAKING_EDIT)]
 
 
@@ -39,6 +39,25 @@ def test_a_spoiled_schema_answer_comes_before_the_good_one() -> None:
                                                    "whys")).answers()  # fmt: skip
     assert [a.json_value for a in missing] == [{"root_cause": "c"}, good]
     assert [a.json_value for a in wrong] == [{"whys": "a; b", "root_cause": "c"}, good]
+    cut = Rule.model_validate(weak.schema_answer("RcaReport", good, Mode.SCHEMA_CUT)).answers()
+    assert [a.finish_reason for a in cut] == ["length", None] and cut[1].json_value == good
+
+
+def test_a_slipped_plan_has_the_slips_smollm2_made() -> None:
+    good = {
+        "summary": "s",
+        "modules": [
+            {"name": n, "description": "", "role": "builder", "depends_on": [],
+             "files": [{"path": f"{n}.py", "purpose": ""}]}
+            for n in ("a", "b")
+        ],
+        "dod": [{"id": i, "description": "", "verification_type": "import", "target_file": t}
+                for i, t in (("D1", "a.py"), ("D2", "b.py"))],
+    }  # fmt: skip
+    slipped = weak.slipped_plan(good)
+    assert [m["depends_on"] for m in slipped["modules"]] == [["a", "b.py"], ["a"]]
+    assert [c["id"] for c in slipped["dod"]] == ["D1", "D1"]
+    assert [m["depends_on"] for m in good["modules"]] == [[], []], "the good plan is kept"
 
 
 def test_malformed_arguments_are_sent_unparsed_in_the_openai_answer() -> None:
