@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from coordinator.decompose import RESERVED, agent_key
-from protocol.plan import DodCriterion, Module, Plan
+from protocol.plan import ID_MAX, NAME_MAX, DodCriterion, Module, Plan
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,14 @@ def _distinct_names(modules: list[Module], mends: list[str]) -> list[Module]:
     for module in modules:
         name = module.name
         if agent_key(name) in RESERVED:
-            name = PurePosixPath(module.files[0].path).stem or "module"
+            name = PurePosixPath(module.files[0].path).stem[:NAME_MAX] or "module"
             if agent_key(name) in RESERVED:
                 name = "module"
-        if agent_key(name) in taken:
-            base, number = name, 2
-            while agent_key(f"{base}-{number}") in taken:
-                number += 1
-            name = f"{base}-{number}"
+        number = 2
+        while agent_key(name) in taken:
+            suffix = f"-{number}"
+            name = f"{module.name[: NAME_MAX - len(suffix)]}{suffix}"
+            number += 1
         taken.add(agent_key(name))
         if name != module.name:
             mends.append(
@@ -194,7 +194,7 @@ def _distinct_criteria(dod: list[DodCriterion], mends: list[str]) -> list[DodCri
 
 
 def _fresh_id(taken_id: str, used: set[str]) -> str:
-    prefix = taken_id.rstrip("0123456789") or "D"
+    prefix = taken_id.rstrip("0123456789")[: ID_MAX - 3] or "D"
     number = 1
     while f"{prefix}{number}" in used:
         number += 1

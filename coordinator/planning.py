@@ -13,14 +13,19 @@ from protocol.llm import BadAnswer, ChatMessage, TruncatedAnswer
 from protocol.plan import Plan
 from protocol.reports import ExplorationReport
 
-PLAN_TRIES = 3
+# Structured answers (plan, RCA) come at a low temperature; a plan asked for again after a
+# cut or unusable one comes at higher ones, for an answer that differs from the last, not the
+# same ramble again. Left to the server, llama.cpp samples at 0.8.
+ANSWER_TEMPERATURE = 0.2
+PLAN_TEMPERATURES = (ANSWER_TEMPERATURE, 0.6, 0.9)
 PLAN_SYSTEM = """You are the planner of a team of coding agents. Split the task into modules
 (one agent builds each module, in parallel where dependencies allow): data models before
 storage before interfaces before tests. Give every module at least one file it writes (no file
 in two modules), its dependencies by name, and its role: builder, or tester for a module of
 tests. Give at least one Definition-of-Done criterion that can be checked mechanically: its
 verification_type (test, command, file_exists or import) and its target_file (the test file,
-the module's file, the file, or the command)."""
+the module's file, the file, or the command). Keep it small: at most 8 modules of at most 6
+files, one short sentence for each description and purpose."""
 
 CUT_PLAN = """Your plan was cut off at its token limit. Give a shorter one: at most five
 modules, descriptions and purposes of one short sentence, at most five criteria."""
@@ -37,18 +42,18 @@ def plan_messages(task: str, report: ExplorationReport) -> list[ChatMessage]:
 
 def buildable_plan(
     messages: list[ChatMessage],
-    ask: Callable[[list[ChatMessage]], Plan],
+    ask: Callable[[list[ChatMessage], float], Plan],
     first_id: int,
     say: Callable[[str, str], None],
-    tries: int = PLAN_TRIES,
+    temperatures: tuple[float, ...] = PLAN_TEMPERATURES,
 ) -> tuple[Plan, list[Task]]:
     """A plan whose tasks form a DAG. What code can mend it mends (said in the pane); a plan
     that still cannot be built, an answer cut at its token limit or one that would not fit
-    the schema is asked for again with the reason, `tries` times in all."""
+    the schema is asked for again with the reason, once per temperature in all."""
     refusals = []
-    for _ in range(tries):
+    for temperature in temperatures:
         try:
-            plan = ask(messages)
+            plan = ask(messages, temperature)
         except TruncatedAnswer as exc:
             # The cut answer is not shown back: it is what made the next one too long.
             say("fail", f"the plan was cut off: {exc}")
@@ -74,6 +79,6 @@ def buildable_plan(
                 ChatMessage.user(f"That plan cannot be built: {exc}. Fix it."),
             ]
     raise TeamFailed(
-        f"the planner gave no buildable plan in {tries} tries ({'; '.join(refusals)}); "
+        f"the planner gave no buildable plan in {len(temperatures)} tries ({'; '.join(refusals)}); "
         "try a larger model for the plan role (TEAM_MODEL_PLAN) or a smaller task"
     )

@@ -30,7 +30,7 @@ from coordinator.given_up import given_up, nothing_built
 from coordinator.memory import IterationRecord, Memory
 from coordinator.outcomes import TeamFailed, TeamStopped
 from coordinator.pane import Pane
-from coordinator.planning import buildable_plan, plan_messages
+from coordinator.planning import ANSWER_TEMPERATURE, buildable_plan, plan_messages
 from coordinator.rca import UNUSABLE, evidence, fix_tasks, rca_messages, report_from_evidence
 from coordinator.registration import SpawnFailed
 from coordinator.runners import Runner
@@ -75,7 +75,7 @@ from protocol.llm import (
     TruncatedAnswer,
 )
 from protocol.messages import utc_now
-from protocol.plan import Plan, load_plan
+from protocol.plan import Plan, PlanAnswer, load_plan
 from protocol.reports import ExplorationReport, RcaReport
 from protocol.roles import Role
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
@@ -329,10 +329,9 @@ class Coordinator:
         first_id = self.store.next_id()
         with self.tracer.span("planning", "planning") as planning:
 
-            def ask(messages: list[ChatMessage]) -> Plan:
-                plan = self._ask("plan", messages, Plan, planning)
-                assert isinstance(plan, Plan)
-                return plan
+            def ask(messages: list[ChatMessage], temperature: float) -> Plan:
+                answer = self._ask("plan", messages, PlanAnswer, planning, temperature)
+                return Plan.model_validate(answer.model_dump())
 
             messages = plan_messages(self.team.task, report)
             plan, tasks = buildable_plan(messages, ask, first_id, self.say)
@@ -479,6 +478,7 @@ class Coordinator:
         messages: list[ChatMessage],
         schema: type[BaseModel],
         parent: OpenSpan,
+        temperature: float = ANSWER_TEMPERATURE,
     ) -> BaseModel:
         """A structured answer from the plan/RCA model, waiting out an unreachable server."""
         self._check_budget()
@@ -488,7 +488,8 @@ class Coordinator:
                 with ModelClient(
                     self.config, role, tracer=tracer, on_progress=self.pane.model_progress
                 ) as client:
-                    parsed = client.chat(messages, schema=schema).parsed
+                    answer = client.chat(messages, schema=schema, temperature=temperature)
+                    parsed = answer.parsed
                     assert isinstance(parsed, schema)
                     return parsed
             except ServerUnreachable as exc:

@@ -89,8 +89,8 @@ def test_an_unusable_criterion_is_dropped_and_the_implied_ones_added(
 
 def test_a_rambling_target_is_shown_cut_short() -> None:
     # SmolLM2 gave a test target of 500 characters: "src/Lem_l_l_l_test.pyx0.pyx20.pyx1..."
-    rambling = "src/Lem_test.pyx0" + ".pyx1" * 90
-    done = complete(plan(criterion("D1", "test", rambling)), EMPTY)
+    rambling = "src/Lem_test.pyx0" + ".pyx1" * 30
+    done = complete(plan({**criterion("D1", "test", rambling), "description": "tests"}), EMPTY)
     [note, _] = done.notes()
     assert note.startswith("criterion D1 dropped: src/Lem_test.pyx0.pyx1") and "…" in note
     assert len(note) < 200

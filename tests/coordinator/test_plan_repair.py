@@ -12,7 +12,7 @@ import pytest
 from coordinator.decompose import check_plan, plan_to_tasks
 from coordinator.outcomes import TeamFailed
 from coordinator.plan_repair import repair_plan
-from coordinator.planning import CUT_PLAN, buildable_plan
+from coordinator.planning import CUT_PLAN, PLAN_TEMPERATURES, buildable_plan
 from protocol import DagError
 from protocol.llm import BadAnswer, ChatMessage, TruncatedAnswer
 from protocol.plan import Plan
@@ -87,6 +87,10 @@ def test_two_criteria_with_one_id_get_ids_of_their_own() -> None:
     assert [c.id for c in repaired.plan.dod] == ["D1", "D3", "D2"]
     assert repaired.mends == ["the second criterion D1 is called D3"]
     check_plan(repaired.plan)
+    long = "criterion" + "9" * 7
+    twice = plan(module("hello", "hello.py"), dod=[criterion(long), criterion(long, "x.py")])
+    ids = [c.id for c in repair_plan(twice).plan.dod]
+    assert ids[0] == long and len(ids[1]) <= 16 and ids[1] != long
 
 
 def test_a_criterion_given_twice_is_kept_once() -> None:
@@ -132,27 +136,34 @@ def test_a_file_in_two_modules_stays_with_the_first() -> None:
 
 
 def test_names_its_agent_cannot_be_told_apart_by_are_made_distinct() -> None:
+    long = "n" * 40
     given = plan(
         module("explore", "survey.py"),
         module("Hello", "hello.py"),
         module("hello", "hello2.py"),
+        module(long, "a.py"),
+        module(long, "b.py"),
+        module("explore", f"{'s' * 60}.py"),
     )
     repaired = repair_plan(given)
-    assert [m.name for m in repaired.plan.modules] == ["survey", "Hello", "hello-2"]
-    check_plan(repaired.plan)
+    names = [m.name for m in repaired.plan.modules]
+    assert names == ["survey", "Hello", "hello-2", long, f"{long[:38]}-2", "s" * 40]
+    check_plan(Plan.model_validate(repaired.plan.model_dump()))  # within the schema's bounds
 
 
 # --- asking again ------------------------------------------------------------------------------
 
-Ask = Callable[[list[ChatMessage]], Plan]
+Ask = Callable[[list[ChatMessage], float], Plan]
 
 
 def scripted(*answers: Plan | Exception) -> tuple[Ask, list[list[ChatMessage]]]:
-    """A planner that gives `answers` in turn, and the messages it was asked with."""
+    """A planner that gives `answers` in turn, and the messages it was asked with; the
+    temperatures it was asked at are in `temperatures`."""
     asked: list[list[ChatMessage]] = []
 
-    def ask(messages: list[ChatMessage]) -> Plan:
+    def ask(messages: list[ChatMessage], temperature: float) -> Plan:
         asked.append(messages)
+        temperatures.append(temperature)
         answer = answers[len(asked) - 1]
         if isinstance(answer, Exception):
             raise answer
@@ -168,6 +179,7 @@ def ask_for_plan(ask: Ask) -> tuple[Plan, list[tuple[str, str]]]:
 
 
 GOOD = plan(module("hello", "hello.py"))
+temperatures: list[float] = []
 
 
 def test_a_mended_plan_is_taken_without_asking_again_and_the_pane_says_what_was_mended() -> None:
@@ -192,9 +204,11 @@ def test_a_plan_that_will_not_fit_the_schema_is_asked_for_again() -> None:
 
 def test_three_unusable_answers_fail_the_team_naming_each_and_what_to_do() -> None:
     ask, asked = scripted(TruncatedAnswer("cut"), TruncatedAnswer("cut"), BadAnswer("bad"))
+    temperatures.clear()
     with pytest.raises(TeamFailed) as failed:
         ask_for_plan(ask)
     assert len(asked) == 3
+    assert temperatures == list(PLAN_TEMPERATURES) == [0.2, 0.6, 0.9], "a different answer each"
     assert asked[2][-1].content == CUT_PLAN and len(asked[2]) == 2, "said once"
     assert "cut off at its token limit; cut off at its token limit; not a plan" in str(failed.value)
     assert "TEAM_MODEL_PLAN" in str(failed.value)

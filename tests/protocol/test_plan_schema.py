@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from protocol.plan import Plan, load_plan
+from protocol.plan import Plan, PlanAnswer, load_plan
 from protocol.reports import ExplorationReport, RcaReport
 
 # What llama.cpp's json-schema-to-grammar (common/json-schema.cpp) reads, and the annotations
@@ -23,7 +23,7 @@ GRAMMAR_KEYWORDS = {
     "minLength", "maxLength", "enum", "const", "$ref", "$defs", "anyOf",
     "title", "description",
 }  # fmt: skip
-SCHEMAS = [Plan, ExplorationReport, RcaReport]
+SCHEMAS = [Plan, PlanAnswer, ExplorationReport, RcaReport]
 
 VALID: dict[str, Any] = {
     "summary": "hello.py with greet(name), and its test",
@@ -130,8 +130,15 @@ def test_the_plan_schema_holds_each_constraint() -> None:
     assert criterion["verification_type"] == {"$ref": "#/$defs/VerificationType"}
     assert all(criterion[f]["minLength"] == 1 for f in ("id", "description", "target_file"))
     # Bounded, so that a weak model cannot write one field until its token limit.
-    assert module["description"]["maxLength"] == 500 and module["name"]["maxLength"] == 64
-    assert module["depends_on"]["items"]["maxLength"] == 64
+    assert module["description"]["maxLength"] == 160 and module["name"]["maxLength"] == 40
+    assert module["depends_on"]["items"]["maxLength"] == 40
+    # And no list without end: SmolLM2 at temperature 0.2 repeated one file to its token limit.
+    assert (schema["properties"]["modules"]["maxItems"], module["files"]["maxItems"]) == (8, 6)
+    assert module["depends_on"]["maxItems"] == 8
+    # A planner gives at most 8 criteria; the plan kept may have more (code adds those implied).
+    asked = PlanAnswer.model_json_schema()
+    assert asked["title"] == "Plan" and asked["properties"]["dod"]["maxItems"] == 8
+    assert "maxItems" not in schema["properties"]["dod"]
 
 
 def test_the_report_schemas_hold_theirs() -> None:
@@ -182,7 +189,10 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
     "an empty summary": (lambda p: p.update(summary=""), "summary", "at least 1 char"),
     "a description that rambles on":
         (lambda p: p["modules"][0].update(description="and " * 200), "modules.0.description",
-         "at most 500 characters"),
+         "at most 160 characters"),
+    "a file repeated to the token limit": (
+        lambda p: p["modules"][0].update(files=p["modules"][0]["files"] * 7), "modules.0.files",
+        "at most 6 items"),
     "a key the schema does not have":
         (lambda p: p["modules"][0].update(owner="me"), "modules.0.owner", "Extra inputs"),
 }  # fmt: skip
@@ -238,3 +248,13 @@ def test_a_plan_json_of_an_earlier_version_loads_with_the_defaults_it_had() -> N
         load_plan(json.dumps({**old, "dod": []}))
     # A plan written by this version reads back as it was.
     assert load_plan(Plan.model_validate(VALID).model_dump_json()) == Plan.model_validate(VALID)
+
+
+def test_a_plan_json_with_longer_prose_than_today_allows_loads_with_it_cut() -> None:
+    # The bounds were tightened after plans were written with up to 500 characters of prose.
+    wordy = change(lambda p: p["modules"][0].update(description="and " * 100))
+    wordy["summary"] = "so " * 200
+    wordy["dod"][0]["description"] = "it " * 100
+    plan = load_plan(json.dumps(wordy))
+    assert len(plan.modules[0].description) == 160 and plan.modules[0].description.endswith("…")
+    assert len(plan.summary) == 300 and len(plan.dod[0].description) == 160
