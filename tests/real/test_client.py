@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from agent_worker.tools import SPECS
+from coordinator.planning import ANSWER_TEMPERATURE, plan_messages
+from coordinator.survey import survey_workspace
 from protocol.config import Config, load_config
 from protocol.llm import ChatMessage, ModelClient
 from protocol.llm.errors import ContextOverflow, ServerUnreachable
+from protocol.plan import PlanAnswer
 from tests.real.server import LlamaServer
 
 pytestmark = pytest.mark.timeout(200)
@@ -35,6 +39,20 @@ def test_the_client_learns_the_servers_real_context_and_tool_support(server: Lla
         info = client.server_info()
         assert (info.supports_tools, info.context, info.slots) == (False, 4096, 2)
         assert client.route.context_window == 4096  # not the configured 16384
+
+
+def test_a_schema_answer_is_parsed_into_the_plan_model(server: LlamaServer, tmp_path: Path) -> None:
+    # The schema's bounds (maxLength, minItems: protocol/plan.py) are what keep the grammar
+    # from letting this model ramble inside one string to its token limit; the planner's
+    # own answer cap is used.
+    with ModelClient(config_for(server), "plan") as client:
+        result = client.chat(
+            plan_messages("Write hello.py with greet(name).", survey_workspace(tmp_path).report()),
+            schema=PlanAnswer,
+            temperature=ANSWER_TEMPERATURE,  # as the coordinator asks
+        )  # fmt: skip
+    assert isinstance(result.parsed, PlanAnswer)
+    assert result.parsed.modules and result.parsed.dod
 
 
 def test_a_tool_request_is_answered_with_calls_or_with_prose(server: LlamaServer) -> None:
