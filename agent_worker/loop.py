@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_worker.progress import STALL_ROUNDS, Call, Round, Stall, StallKind, trailing_stalls
-from agent_worker.prompts import ANSWER_CUT, nudge
+from agent_worker.prompts import ANSWER_CUT, LOOKED_FINISH, nudge
 from agent_worker.tools import Finished, Toolbox, describe_arguments
 from protocol.config import TeamSettings
 from protocol.llm import ChatMessage, ModelClient, ToolCall, TruncatedAnswer
@@ -92,9 +92,10 @@ class AgentLoop:
             self.check_tokens()
             self.rounds += 1
             summary = self.step(messages)
+            if summary is None:
+                summary = self.judge(messages)
             if summary is not None:
                 return summary
-            self.judge(messages)
 
     def step(self, messages: list[ChatMessage]) -> str | None:
         """One round: the model's answer, then each of its tool calls in order."""
@@ -109,7 +110,7 @@ class AgentLoop:
             self.tokens += self.client.route.max_answer_tokens  # it spent its whole cap
             self.on_event("fail", f"answer cut at its cap, {self._cap()}: asking for less")
             messages.append(ChatMessage(role="assistant", content=ANSWER_CUT))
-            self.history.append(Round(self.rounds, cut=True))
+            self.history.append(Round(self.rounds, cut=True, all_written=self._all_written()))
             return None
         self.tokens += result.usage.total
         messages.append(
@@ -117,18 +118,23 @@ class AgentLoop:
         )
         if not result.tool_calls:
             self.on_event("model", result.text[:200] or "(no tool call)")
-            self.history.append(Round(self.rounds))
+            self.history.append(Round(self.rounds, all_written=self._all_written()))
             return None
         calls: list[Call] = []
         try:
             return self._run_calls(messages, result.tool_calls, calls)
         finally:
-            self.history.append(Round(self.rounds, tuple(calls)))
+            self.history.append(Round(self.rounds, tuple(calls), all_written=self._all_written()))
 
-    def judge(self, messages: list[ChatMessage]) -> None:
+    def judge(self, messages: list[ChatMessage]) -> str | None:
         """After a round without `finish`: a nudge after the first stall, `NoProgress` after
-        `STALL_ROUNDS` of them in a row."""
+        `STALL_ROUNDS` of them in a row; or, when they were all of looking around with every
+        file written, a finish on the model's behalf (the summary returned): the files are
+        checked as after any finish, and verification judges them."""
         stalls = trailing_stalls(self.history)
+        if len(stalls) >= STALL_ROUNDS and all(s.kind == StallKind.LOOKING for s in stalls):
+            self.on_event("info", "every file is written and it only looks around: finished")
+            return LOOKED_FINISH.format(files=", ".join(self.files))
         if len(stalls) >= STALL_ROUNDS:
             fix = f"raise {self._cap()} in .agents/config.toml, or use a model that answers briefly"
             raise NoProgress(stalls, fix if all(s.kind == StallKind.CUT for s in stalls) else "")
@@ -137,6 +143,10 @@ class AgentLoop:
             text = nudge(stalls[-1], self.toolbox.tools, self.files, self.toolbox.written, cap=cap)
             self.on_event("info", f"nudged: {stalls[-1].detail}")
             messages.append(ChatMessage.user(text))
+        return None
+
+    def _all_written(self) -> bool:
+        return bool(self.files) and set(self.files) <= set(self.toolbox.written)
 
     def _cap(self) -> str:
         route = self.client.route

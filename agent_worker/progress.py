@@ -1,7 +1,8 @@
 """Whether an agent is getting anywhere, as pure functions over the rounds it has had: a round
 that answers with prose, is cut at the answer cap, repeats a call it already made, or makes
-only calls that fail is a stall. The loop nudges after the first stall and stops after the
-next (`STALL_ROUNDS`), long before its round limit."""
+only calls that fail is a stall; so is a second round in a row of only looking around once
+every file of the task is written. The loop nudges after the first stall and stops after the
+next (`STALL_ROUNDS`), long before its round limit; stalls of looking end it as a finish."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from agent_worker.tools import describe_arguments
 
 STALL_ROUNDS = 2  # stalls in a row that end the loop; the one before gets a nudge
 WRITING_TOOLS = frozenset({"write_file", "edit_file"})
+LOOKING_TOOLS = frozenset({"list_files", "read_file"})
 
 
 class StallKind(StrEnum):
@@ -22,6 +24,8 @@ class StallKind(StrEnum):
     CUT = "cut"  # the answer was cut at the answer cap: nothing of it is usable
     REPEATED = "repeated"  # every call was made before, with nothing written since
     FAILED = "failed"  # every call failed: unknown tool, bad arguments, refused
+    # Every file is written, and it only looks around, round after round, without `finish`.
+    LOOKING = "looking"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Round:
     number: int
     calls: tuple[Call, ...] = ()
     cut: bool = False
+    all_written: bool = False  # every file of the task was written by the end of the round
 
     @property
     def wrote(self) -> bool:
@@ -74,6 +79,9 @@ def stall_of(rounds: Sequence[Round]) -> Stall | None:
         detail = "; ".join(f"{c.shown()}: {c.output.splitlines()[0] if c.output else ''}"
                            for c in failed)  # fmt: skip
         return Stall(StallKind.FAILED, last.number, f"only failing calls: {detail}")
+    if _looks(last) and _looked_since_done(rounds[:-1]):
+        shown = ", ".join(c.shown() for c in last.calls)
+        return Stall(StallKind.LOOKING, last.number, f"all its files are written; {shown}")
     seen = _calls_since_last_write(rounds[:-1])
     if all((c.name, c.arguments) in seen for c in last.calls):
         shown = ", ".join(c.shown() for c in last.calls)
@@ -90,6 +98,16 @@ def trailing_stalls(rounds: Sequence[Round]) -> list[Stall]:
             break
         stalls.insert(0, stall)
     return stalls
+
+
+def _looks(round: Round) -> bool:
+    return bool(round.calls) and all(c.name in LOOKING_TOOLS for c in round.calls)
+
+
+def _looked_since_done(rounds: Sequence[Round]) -> bool:
+    """Whether every file was written and, since, there was a round of only looking: one look
+    at what it wrote is a review; a second in a row is where a weak model never stops."""
+    return len(rounds) >= 2 and rounds[-2].all_written and _looks(rounds[-1])
 
 
 def _calls_since_last_write(rounds: Sequence[Round]) -> set[tuple[str, str]]:

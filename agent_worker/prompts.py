@@ -56,12 +56,16 @@ NUDGES = {
     "before. Do not repeat it: take the next step.",
     StallKind.FAILED: "Your calls failed ({detail}). Call only these tools, with the argument "
     "names their descriptions give: {tools}.",
+    StallKind.LOOKING: "Every one of your files is written, and you keep looking around. If "
+    "they do what the task asks, call finish now; if not, change them.",
 }
 NEXT_STEP_WRITE = (
     "Your FILES are {files}; not written yet: {missing}. Write them with write_file, then "
     "call finish."
 )
 NEXT_STEP_FINISH = "Your FILES are written ({files}): call finish, one sentence on what you did."
+# The summary of a task finished for a model that wrote every file, then only looked around.
+LOOKED_FINISH = "wrote {files}, then kept looking around without calling finish: finished for it"
 NEXT_STEP_LOOKED = "When you have looked, call finish with one sentence saying what is there."
 
 

@@ -88,7 +88,8 @@ def answers(mode: Mode, path: str, content: str) -> list[Reply]:
     """What a builder of `path` in `mode` answers, request after request (the last repeats).
     Modes that spoil one attempt spoil the first only: the same call three times (a nudge
     comes between the second and the third), or the file written and then four different
-    looks at the workspace without `finish` (`team.max_rounds = 5` ends that attempt)."""
+    looks at the workspace without `finish` (the second look after the write is nudged to
+    finish, the third ends the attempt as finished)."""
     good = [write(path, content), FINISH]
     looks = [call("list_files", path="."), call("read_file", path=path),
              call("read_file", path=path, start=1), call("list_files", path="./")]  # fmt: skip

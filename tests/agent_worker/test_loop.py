@@ -135,6 +135,17 @@ def test_prose_after_the_nudge_stops_the_loop_in_two_rounds(
     assert len(server.log) == 2
 
 
+def test_a_model_that_wrote_every_file_and_only_looks_around_is_finished_for(
+    team_dir: TeamDir, tmp_path: Path
+) -> None:
+    looks = [{"tool_calls": [{"name": "read_file", "arguments": {"path": "a.py", "start": n}}]}
+             for n in range(1, 10)]  # fmt: skip
+    server, _, outcome = run_loop(team_dir, tmp_path, [WRITE_A, *looks], ("a.py",))
+    assert outcome == "wrote a.py, then kept looking around without calling finish: finished for it"
+    assert len(server.log) == 4, "the write, a review, a look (nudged), a look (finished)"
+    assert "call finish now" in json.dumps(server.log[3].body["messages"][-1])
+
+
 def test_the_same_call_over_and_over_is_stopped(team_dir: TeamDir, tmp_path: Path) -> None:
     listing = {"tool_calls": [{"name": "list_files", "arguments": {"path": "."}}]}
     server, _, outcome = run_loop(team_dir, tmp_path, [listing], ("a.py",))

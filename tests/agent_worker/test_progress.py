@@ -64,3 +64,20 @@ def test_the_stalls_counted_are_those_since_the_last_progress() -> None:
     assert [s.kind for s in trailing_stalls(history)] == [StallKind.PROSE, StallKind.CUT]
     assert [s.round for s in trailing_stalls(history)] == [3, 4]
     assert trailing_stalls(rounds((), calls(READ_A))) == []
+
+
+def test_looking_around_once_every_file_is_written_stalls_from_the_second_look() -> None:
+    done = Round(1, calls(WRITE_A), all_written=True)
+    look = Round(2, calls(LIST), all_written=True)
+    again = Round(3, calls(("read_file", {"path": "a.py", "start": 2}, "ok")), all_written=True)
+    assert stall_of([done, look]) is None, "one look at what it wrote is a review"
+    stall = stall_of([done, look, again])
+    assert stall is not None and stall.kind == StallKind.LOOKING
+    assert "all its files are written" in stall.detail
+    # Before every file is written, looking around is work.
+    assert (
+        stall_of([Round(1, calls(WRITE_A)), Round(2, calls(LIST)), Round(3, calls(READ_A))]) is None
+    )
+    # Running the tests after writing is work too.
+    run = Round(3, calls(("run_command", {"command": "pytest"}, "ok")), all_written=True)
+    assert stall_of([done, look, run]) is None
