@@ -34,6 +34,11 @@ Ollama's answers (`/api/chat`, `/api/tags`, `/api/show`) have real Ollama's shap
 A scenario's `props` is the body of llama.cpp's `GET /props` (e.g. `{"chat_template_caps":
 {"supports_tools": false}, "default_generation_settings": {"n_ctx": 4096}, "total_slots": 2}`);
 without it `/props` is a 404, as on vLLM.
+
+A scenario's `slots` makes it queue as a real server does (llama.cpp's `-np N`): at most N
+requests are answered at once, the rest wait for a free slot; `cost` makes each answer take
+the time its tokens would (`prompt_seconds` and `completion_seconds` per token, on top of a
+reply's `delay`), held in the slot. `--slots N` on the command line overrides the scenario's.
 """
 
 from __future__ import annotations
@@ -146,8 +151,22 @@ class ModelEntry(_Strict):
     aliases: list[str] = Field(default_factory=list)  # other names, listed as llama.cpp does
 
 
+class TokenCost(_Strict):
+    """What an answer costs in time, per token: reading the prompt, writing the answer."""
+
+    prompt_seconds: float = Field(default=0.0, ge=0)
+    completion_seconds: float = Field(default=0.0, ge=0)
+
+    def seconds(self, prompt: int, completion: int, cached: int = 0) -> float:
+        return (prompt - min(cached, prompt)) * self.prompt_seconds + (
+            completion * self.completion_seconds
+        )
+
+
 class Scenario(_Strict):
     models: list[ModelEntry] = Field(default_factory=list)
+    slots: int | None = Field(default=None, ge=1)  # None: every request at once
+    cost: TokenCost | None = None
     rules: list[Rule] = Field(default_factory=list)
     stream: bool = True  # false: a server that ignores `stream` and answers whole
     props: dict[str, Any] | None = None  # llama.cpp's GET /props body; None: a 404, as vLLM
@@ -262,6 +281,30 @@ class ScriptedModel:
         self.shows: list[str] = []  # the models /api/show was asked about
         self.props_asked = 0  # how often GET /props was
         self.last_request = time.monotonic()
+        self._slots = threading.BoundedSemaphore(scenario.slots) if scenario.slots else None
+        self.busy = 0  # requests being answered now
+        self.busy_peak = 0  # the most there were at once
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """A slot for the time an answer takes: queued while all are taken."""
+        if self._slots is not None:
+            self._slots.acquire()
+        with self._lock:
+            self.busy += 1
+            self.busy_peak = max(self.busy_peak, self.busy)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.busy -= 1
+            if self._slots is not None:
+                self._slots.release()
+
+    def thinking(self, reply: ScriptedReply) -> float:
+        """How long `reply` takes before it is sent: its delay, and its tokens' cost."""
+        cost = self.scenario.cost
+        return reply.delay + (cost.seconds(*reply.tokens()) if cost else 0.0)
 
     def knows(self, model: str) -> bool:
         return self.entry(model) is not None
@@ -406,7 +449,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"object": "list", "data": data})
         elif self.path == "/props" and model.scenario.props is not None:
             model.props_asked += 1
-            self._send(200, model.scenario.props)
+            slots = {"total_slots": model.scenario.slots} if model.scenario.slots else {}
+            self._send(200, {**model.scenario.props, **slots})
         elif self.path == "/api/version":
             self._send(200, {"version": "0.0.0-scripted"})
         else:
@@ -455,8 +499,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, encode_error(api, 400, text))
             return
         model.log.append(LoggedRequest(seen, rule, reply.status, body, reply))
-        if reply.delay:
-            time.sleep(reply.delay)  # stands for the model thinking
+        with model.slot():
+            self._answer(api, body, seen, reply)
+
+    def _answer(self, api: Api, body: dict[str, Any], seen: Seen, reply: ScriptedReply) -> None:
+        model = self.server.model
+        thinking = model.thinking(reply)
+        if thinking:
+            time.sleep(thinking)  # stands for the model reading and writing
         # Ollama streams unless told not to; OpenAI only when asked; Anthropic is not streamed.
         asked = body.get("stream", api == "ollama") is True and api != "anthropic"
         streams = asked and model.scenario.stream
@@ -578,8 +628,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", type=Path, help="write the chosen port here")
     parser.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
+    parser.add_argument(
+        "--slots", type=int, help="answer at most N requests at once; the others queue"
+    )
     options = parser.parse_args(argv)
-    server = ScriptedServer(Scenario.load(options.scenario), options.host, options.port)
+    scenario = Scenario.load(options.scenario)
+    if options.slots is not None:
+        if options.slots < 1:
+            parser.error("--slots must be at least 1")
+        scenario = scenario.model_copy(update={"slots": options.slots})
+    server = ScriptedServer(scenario, options.host, options.port)
     if options.port_file:
         atomic_write_text(options.port_file, str(server.port))
     print(f"scripted model server on {server.url} (scenario {options.scenario})", flush=True)
