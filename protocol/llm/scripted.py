@@ -19,7 +19,8 @@ left) answers; a rule's `replies` are given in order and the last one repeats:
 (the X-Agent-Team-Role header), `schema` (the requested JSON schema's title), `task` and `files`
 (from the `TASK <id>:` and `FILES:` lines of DESIGN §7; `files` is one of the paths listed),
 `contains` (in the last user message), `turn` (assistant turns so far), `tools` (whether tools
-were offered).
+were offered), `temperature` (`[low, high]`: the request's temperature within it) and `seed`,
+so that answers can depend on the sampling asked for.
 
 A request with `stream: true` (Ollama's default) gets a streamed answer, as a real server sends
 it (scripted_stream.py): `chunks` says how many pieces the content comes in, `chunk_delay` how
@@ -129,6 +130,10 @@ class Match(_Strict):
     contains: str | None = None
     turn: int | None = None
     tools: bool | None = None
+    # The sampling asked for: a temperature within [low, high] (a request that sends none
+    # matches no range), and a seed.
+    temperature: tuple[float, float] | None = None
+    seed: int | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -192,6 +197,8 @@ class Seen:
     last_user: str
     turn: int
     tools: bool
+    temperature: float | None = None
+    seed: int | None = None
 
 
 @dataclass
@@ -236,6 +243,9 @@ def inspect(api: Api, body: dict[str, Any], role: str) -> Seen:
         forced = [t for t in body.get("tools", []) if t.get("name") == "respond"]
         schema = forced[0].get("input_schema") if forced else None
     offered = [t for t in body.get("tools", []) if t.get("name") != "respond"]
+    sampling = body.get("options") if api == "ollama" else body
+    sampling = sampling if isinstance(sampling, dict) else {}
+    temperature, seed = sampling.get("temperature"), sampling.get("seed")
     return Seen(
         api=api,
         model=str(body.get("model", "")),
@@ -246,6 +256,8 @@ def inspect(api: Api, body: dict[str, Any], role: str) -> Seen:
         last_user=users[-1] if users else "",
         turn=sum(1 for m in messages if m.get("role") == "assistant"),
         tools=bool(offered),
+        temperature=float(temperature) if isinstance(temperature, int | float) else None,
+        seed=seed if isinstance(seed, int) else None,
     )
 
 
@@ -258,10 +270,15 @@ def matches(match: Match, seen: Seen) -> bool:
         "task": seen.task,
         "turn": seen.turn,
         "tools": seen.tools,
+        "seed": seen.seed,
     }
     for key, actual in exact.items():
         wanted = getattr(match, key)
         if wanted is not None and wanted != actual:
+            return False
+    if match.temperature is not None:
+        low, high = match.temperature
+        if seen.temperature is None or not low <= seen.temperature <= high:
             return False
     if match.files is not None:
         listed = [f.strip() for f in (seen.files or "").split(",")]
