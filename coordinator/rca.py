@@ -13,7 +13,7 @@ from protocol.environment import is_secret_path
 from protocol.llm import ChatMessage
 from protocol.llm.budget import fit_sections, truncate_diff
 from protocol.plan import DodCriterion
-from protocol.reports import RcaEdit, RcaReport
+from protocol.reports import EDIT_FILE_MAX, RcaEdit, RcaReport
 from protocol.team import TeamRepository
 from protocol.workspace_files import text_for_a_model
 
@@ -105,7 +105,7 @@ def report_from_evidence(
     details = f"Make the failing verification pass; it says: {why}"[:600]
     edits = [
         RcaEdit(file=f, action="edit" if (workspace / f).exists() else "create", details=details)
-        for f in files[:5]
+        for f in [f for f in files if len(f) <= EDIT_FILE_MAX][:5] or ["README.md"]
     ]
     return RcaReport(whys=[why], root_cause=f"{UNUSABLE}; fixing from the failure: {why}"[:500],
                      concrete_edits=edits)  # fmt: skip

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 Said = Annotated[str, Field(min_length=1, max_length=500)]
+EDIT_FILE_MAX = 200  # the longest path an RCA edit may name
 
 
 class _Strict(BaseModel):
@@ -37,7 +38,7 @@ class ExplorationReport(_Strict):
 class RcaEdit(_Strict):
     """One concrete change that fixes the root cause."""
 
-    file: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+    file: Annotated[str, Field(min_length=1, max_length=EDIT_FILE_MAX)] = Field(
         description="path of the file to change, relative to the workspace"
     )
     action: Literal["create", "edit", "delete"]

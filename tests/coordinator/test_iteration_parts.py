@@ -75,6 +75,10 @@ def test_without_a_usable_analysis_or_a_named_file_the_failing_criteria_targets_
         tmp_path, failed, TASKS, [criterion("D1", "models.py"), criterion("D2", "store.py")]
     )
     assert [(e.file, e.action) for e in report.concrete_edits] == [("models.py", "create")]
+    # A path no edit may name (over 200 characters) is not one to fix.
+    deep = Task(id=9, title="deep", module="deep", files=["d/" * 120 + "x.py"])
+    fallback = report_from_evidence(tmp_path, failed, [deep], [])
+    assert [e.file for e in fallback.concrete_edits] == ["README.md"]
 
 
 def test_evidence_has_the_failure_the_diff_and_the_files_within_budget(tmp_path: Path) -> None:
