@@ -132,10 +132,10 @@ class AgentLoop:
         file written, a finish on the model's behalf (the summary returned): the files are
         checked as after any finish, and verification judges them."""
         stalls = trailing_stalls(self.history)
-        if len(stalls) >= STALL_ROUNDS and all(s.kind == StallKind.LOOKING for s in stalls):
-            self.on_event("info", "every file is written and it only looks around: finished")
-            return LOOKED_FINISH.format(files=", ".join(self.files))
         if len(stalls) >= STALL_ROUNDS:
+            if all(s.kind == StallKind.LOOKING for s in stalls):
+                self.on_event("info", "every file is written and it only looks around: finished")
+                return LOOKED_FINISH.format(files=", ".join(self.files))
             fix = f"raise {self._cap()} in .agents/config.toml, or use a model that answers briefly"
             raise NoProgress(stalls, fix if all(s.kind == StallKind.CUT for s in stalls) else "")
         if stalls:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from coordinator.survey import Survey, is_test_file
+from protocol.events import short
 from protocol.plan import DodCriterion, Plan, VerificationType
 
 V = VerificationType
@@ -64,7 +65,7 @@ def unusable(criterion: DodCriterion, files: _Files) -> str:
     if kind == V.COMMAND:
         return ""
     path = _normal(target)
-    target = _shown(target)
+    target = short(target, 80)  # a weak model's may run to hundreds of characters
     if kind == V.FILE_EXISTS:
         return "" if files.known(path) else f"{target} is neither a planned nor an existing file"
     if kind == V.IMPORT:
@@ -80,11 +81,6 @@ def unusable(criterion: DodCriterion, files: _Files) -> str:
     if path != "." and files.known(path) and files.is_tests(path):
         return ""
     return f"{target} is not a Python test file the plan writes or the workspace has"
-
-
-def _shown(target: str, limit: int = 80) -> str:
-    """A target as the pane shows it: a weak model's may run to hundreds of characters."""
-    return target if len(target) <= limit else f"{target[: limit - 1]}…"
 
 
 class _Files:

@@ -149,18 +149,15 @@ def _no_cycles(modules: list[Module], mends: list[str]) -> list[Module]:
     while True:
         try:
             graphlib.TopologicalSorter(graph).prepare()
+            break
         except graphlib.CycleError as exc:
-            cycle: list[str] = exc.args[1]  # [a, b, ..., a]: a depends on b ... (reversed order)
+            cycle: list[str] = exc.args[1]  # [a, b, ..., a]: each waits for the one before it
             edges = [(cycle[i + 1], cycle[i]) for i in range(len(cycle) - 1)]
-            waiter, waited = next(
-                ((u, v) for u, v in edges if place[v] > place[u] and v in graph[u]),
-                next((u, v) for u, v in edges if v in graph[u]),
-            )
+            backwards = [(u, v) for u, v in edges if place[v] > place[u]]
+            waiter, waited = (backwards or edges)[0]
             graph[waiter].remove(waited)
             shown = " -> ".join(reversed(cycle))
             mends.append(f"dependency cycle {shown} broken: {waiter} no longer waits for {waited}")
-            continue
-        break
     return [
         m.model_copy(update={"depends_on": graph[m.name]}) if graph[m.name] != m.depends_on else m
         for m in modules

@@ -92,16 +92,18 @@ def report_from_evidence(
     schema: each file the failing output names, or else each failing criterion's planned
     target, is to be fixed against the failure it shows. Weaker than a model's 5 Whys, but a
     retry with the evidence beats a team that stops."""
-    failing = {c.id: c for c in verification.criteria if not c.passed}
+    failing = {c.id for c in verification.criteria if not c.passed}
     shown = failure_lines(verification.failures(), limit=8)
     why = "; ".join(shown)[:480] or "the verification failed"
     planned = {f for t in tasks for f in t.files}
-    files = files_involved(workspace, verification, tasks)
-    if not files:  # nothing named: the failing criteria's own targets, where a task owns one
-        targets = [c.target_file.strip() for c in dod if c.id in failing]
-        files = [t for t in dict.fromkeys(targets) if t in planned and not is_secret_path(t)]
-    if not files:
-        files = [f for f in sorted(planned) if not is_secret_path(f)][:1] or ["README.md"]
+    # The files the failure names; else the failing criteria's targets a task owns; else the
+    # first planned file: each a path an edit may hold, and no secret.
+    targets = [c.target_file.strip() for c in dod if c.id in failing]
+    files = (
+        files_involved(workspace, verification, tasks)
+        or [t for t in dict.fromkeys(targets) if t in planned and not is_secret_path(t)]
+        or [f for f in sorted(planned) if not is_secret_path(f)][:1]
+    )
     details = f"Make the failing verification pass; it says: {why}"[:600]
     edits = [
         RcaEdit(file=f, action="edit" if (workspace / f).exists() else "create", details=details)
