@@ -6,6 +6,7 @@ import ast
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from agent_worker.paths import PathRefused, resolve
 from agent_worker.progress import Stall, StallKind
@@ -32,13 +33,27 @@ finish. You will then be asked for a structured report: the files that matter, l
 entry points, how tests run, and the conventions the code follows.""",
 }
 
+# A tester's test file asked for as candidates (agent_worker/test_sampling.py): no tools, the
+# file in the answer.
+SAMPLING_SYSTEM = """You are {name}, a tester in a team of coding agents. You write pytest
+tests for the code of your task. Each test file you are asked for, you answer whole, in one
+```python block: import only the names the source defines and assert what the code must do.
+Your tests are run against the source at once."""
+
 FIRST_ATTEMPT = "Write each of your files whole with write_file."
+# Fix and retry prompts by the model's edit format (`models.<role>.edit_format`, `edit_formats`).
 FIX_MODE = """The files exist and failed verification. Fix mode:
 read each file first, then change it with targeted edit_file calls; rewrite a whole file only
 if most of it is wrong."""
+FIX_MODE_WHOLE = """The files exist and failed verification. Fix mode:
+read each file first, then write it again whole with write_file, changed as asked: the
+complete file, every line of it, not only the changed part."""
 # A retry within the build (the last attempt stalled or broke off), not after verification.
 RETRY_MODE = """An earlier attempt at this task stopped; what it wrote is still there: {written}.
 Read those files first and change them with edit_file; write the others whole with write_file."""
+RETRY_MODE_WHOLE = """An earlier attempt at this task stopped; what it wrote is still there:
+{written}. Read those files first, then write each file whole with write_file."""
+EditFormat = Literal["whole", "edit"]
 RCA_EDITS = """Mandatory: the root-cause analysis asks for these changes. Make them first:
 {edits}"""
 REPORT_REQUEST = "Now give your exploration report as the JSON object asked for."
@@ -155,22 +170,29 @@ def imported_sources(workspace: Path, files: list[str], instructions: str) -> li
     return sources
 
 
-def _mode(assignment: TaskAssignment, workspace: Path) -> str:
+def _mode(assignment: TaskAssignment, workspace: Path, edit_format: EditFormat) -> str:
     """How to go about the files: whole writes while none of them exists (a retry of an
     attempt that wrote nothing is a first attempt still: a weak model told "the files exist"
-    went looking for them), targeted edits once some do."""
+    went looking for them); once some do, fixes as the model's edit format says."""
     written = [f for f in assignment.files if (workspace / f).is_file()]
     if not written:
         return FIRST_ATTEMPT
     if assignment.context:  # an RCA fix task: the files failed verification
-        return FIX_MODE
+        return FIX_MODE if edit_format == "edit" else FIX_MODE_WHOLE
     if assignment.attempt > 1:
-        return RETRY_MODE.format(written=", ".join(written))
+        retry = RETRY_MODE if edit_format == "edit" else RETRY_MODE_WHOLE
+        return retry.format(written=", ".join(written))
     return FIRST_ATTEMPT
 
 
-def task_prompt(assignment: TaskAssignment, workspace: Path, budget_tokens: int) -> str:
-    """The build request: `TASK <id>: <title>` and `FILES: ...` first (DESIGN §7)."""
+def task_prompt(
+    assignment: TaskAssignment,
+    workspace: Path,
+    budget_tokens: int,
+    edit_format: EditFormat = "edit",
+) -> str:
+    """The build request: `TASK <id>: <title>` and `FILES: ...` first (DESIGN §7); a fix
+    asks for whole files or targeted edits as the model's `edit_format` says."""
     head = [
         f"TASK {assignment.task_id}: {assignment.title}",
         f"FILES: {', '.join(assignment.files)}",
@@ -180,7 +202,7 @@ def task_prompt(assignment: TaskAssignment, workspace: Path, budget_tokens: int)
     if assignment.context:
         edits = "\n".join(f"- {e.file}: {e.action}: {e.details}" for e in assignment.context)
         head += ["", RCA_EDITS.format(edits=edits)]
-    head += ["", _mode(assignment, workspace)]
+    head += ["", _mode(assignment, workspace, edit_format)]
     sources = imported_sources(workspace, assignment.files, assignment.instructions)
     sections = [("Workspace files", manifest(workspace))]
     sections += [(f"Source of {name}", text) for name, text in sources]

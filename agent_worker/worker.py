@@ -21,11 +21,19 @@ from agent_worker.loop import (
     OutOfTokens,
     ShutdownRequested,
 )
-from agent_worker.prompts import REPAIR_AFTER_CHECKS, REPORT_REQUEST, SYSTEM, task_prompt
+from agent_worker.prompts import (
+    REPAIR_AFTER_CHECKS,
+    REPORT_REQUEST,
+    SAMPLING_SYSTEM,
+    SYSTEM,
+    task_prompt,
+)
+from agent_worker.test_sampling import TestSampler, Waves, server_capacity
 from agent_worker.tools import (
     ALL_TOOLS,
     READ_ONLY_TOOLS,
     Toolbox,
+    is_test_file,
     ownership_guard,
     remove_stale_temp_files,
     tester_guard,
@@ -62,6 +70,7 @@ from protocol.llm import (
     ModelClient,
     ModelError,
     ServerUnreachable,
+    ToolCall,
     TruncatedAnswer,
 )
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
@@ -292,9 +301,17 @@ class Worker:
         self.view.event("task", f"{task_id}: {assignment.title} [{', '.join(assignment.files)}]")
         self._progress(task_id, "started", f"attempt {assignment.attempt}")
         config = load_config(self.layout.config_toml)  # per attempt: the user may change it
+        # A fix of files that failed verification goes to the next model of the cascade.
+        role = MODEL_ROLE[self.role]
+        config = config.at_cascade_step(role, assignment.cascade_step)
+        model = config.route(role).model
+        if assignment.cascade_step:
+            self.view.event("info", f"task {task_id}: fix {assignment.cascade_step} of these "
+                                    f"files, by {model} (models.{role}.cascade)")  # fmt: skip
         tracer = self._tracer(assignment, config)
         span = tracer.open(f"task {task_id} attempt {assignment.attempt}", "task",
-                           task_id=task_id, attempt=assignment.attempt)  # fmt: skip
+                           task_id=task_id, attempt=assignment.attempt, model=model,
+                           cascade_step=assignment.cascade_step)  # fmt: skip
         tracer = tracer.child(span.span_id, task_id=task_id, attempt=assignment.attempt)
         try:
             summary, files, checks, result = self._attempt(assignment, config, tracer)
@@ -391,10 +408,13 @@ class Worker:
     def _attempt(
         self, assignment: TaskAssignment, config: Config, tracer: Tracer
     ) -> tuple[str, list[str], list[FileCheck], TaskResult]:
-        client = ModelClient(
-            config, MODEL_ROLE[self.role], tracer=tracer, on_progress=self.view.model_progress
-        )
+        client = self._client(config, tracer)
         toolbox = self._toolbox(assignment)
+        if self._samples_tests(assignment, config):
+            sampled = self._sampled_attempt(assignment, config, tracer, toolbox)
+            if sampled is not None:
+                return sampled
+            toolbox = self._toolbox(assignment)  # no candidate held a file: the loop writes
         loop = AgentLoop(
             client,
             toolbox,
@@ -405,9 +425,11 @@ class Worker:
             files=tuple(assignment.files),
         )
         budget = client.route.context_window // 3
+        edit_format = config.edit_format(client.configured)
+        prompt = task_prompt(assignment, self.layout.workspace, budget, edit_format)
         messages = [
             ChatMessage.system(SYSTEM[self.role].format(name=self.name)),
-            ChatMessage.user(task_prompt(assignment, self.layout.workspace, budget)),
+            ChatMessage.user(prompt),
         ]
         deadline = time.monotonic() + self.limits.max_seconds
         with client:
@@ -423,11 +445,91 @@ class Worker:
             if any(not c.ok for c in checks):
                 bad = "; ".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
                 raise ChecksFailed(bad, checks)
-            result = TaskResult(summary=summary, files=toolbox.written)
+            result = TaskResult(summary=summary, files=toolbox.written,
+                                model=client.configured.model)  # fmt: skip
             if self.role == "explorer":
                 loop.check_tokens()
                 result.report = self._report(client, loop, messages)
         return summary, toolbox.written, checks, result
+
+    def _client(self, config: Config, tracer: Tracer) -> ModelClient:
+        return ModelClient(
+            config, MODEL_ROLE[self.role], tracer=tracer, on_progress=self.view.model_progress
+        )
+
+    def _samples_tests(self, assignment: TaskAssignment, config: Config) -> bool:
+        """A tester's task of Python test files only is sampled (best-of-N), unless the user
+        turned sampling off (`sampling.test_candidates = 0`)."""
+        files = assignment.files
+        return (
+            self.role == "tester"
+            and config.sampling.test_candidates > 0
+            and bool(files)
+            and all(f.endswith(".py") and is_test_file(f) for f in files)
+        )
+
+    def _sampled_attempt(
+        self, assignment: TaskAssignment, config: Config, tracer: Tracer, toolbox: Toolbox
+    ) -> tuple[str, list[str], list[FileCheck], TaskResult] | None:
+        """Each test file as best-of-N candidates (agent_worker/test_sampling.py), the kept
+        one written as any write is; None when no candidate of a file held one (the agent loop
+        writes the task instead)."""
+        settings = config.sampling
+        first = self._client(config, tracer)
+        parallel = server_capacity(config, first)
+        clients = [first, *(self._client(config, tracer) for _ in range(parallel - 1))]
+        waves = Waves(settings.test_candidates, settings.second_wave,
+                      tuple(settings.first_temperatures), tuple(settings.second_temperatures),
+                      parallel, settings.test_timeout)  # fmt: skip
+        sampler = TestSampler(self.layout, self.sandbox, clients, waves, self.name,
+                              on_event=self.view.event, should_stop=self._shutdown_pending,
+                              tracer=tracer)  # fmt: skip
+        budget = first.route.context_window // 3
+        prompt = task_prompt(assignment, self.layout.workspace, budget)
+        messages = [ChatMessage.system(SAMPLING_SYSTEM.format(name=self.name)),
+                    ChatMessage.user(prompt)]  # fmt: skip
+        self._progress(assignment.task_id, "sampling",
+                       f"{waves.first} candidates per test file, {parallel} at once")  # fmt: skip
+        reports, models = [], []
+        try:
+            for path in assignment.files:
+                if self._shutdown_pending():
+                    raise ShutdownRequested("a shutdown was requested")
+                with tracer.span(f"sample {path}", "sampling", path=path) as span:
+                    sampled = sampler.sample(path, messages)
+                    kept = sampled.kept
+                    span.attrs.update(candidates=sampled.requests,
+                                      kept=kept.number if kept else None,
+                                      passed=bool(kept and kept.wins),
+                                      model=kept.model if kept else "")  # fmt: skip
+                if kept is None or kept.content is None:
+                    self.view.event("fail", f"{sampled.report()}: writing the tests with tools")
+                    return None
+                call = ToolCall(id=f"candidate-{kept.number}", name="write_file",
+                                arguments={"path": path, "content": kept.content})  # fmt: skip
+                self.view.event("tool", f"write_file({path}) candidate {kept.number}")
+                written = toolbox.run(call)
+                if written.outcome != "ok":
+                    raise ChecksFailed(
+                        written.output, [FileCheck(path=path, ok=False, detail=written.output)]
+                    )
+                reports.append(sampled.report())
+                models.append(kept.model)
+        finally:
+            for client in clients:
+                client.close()
+        checks = self._checks(toolbox.written, assignment.files)
+        if any(not c.ok for c in checks):
+            bad = "; ".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
+            raise ChecksFailed(bad, checks)
+        summary = "; ".join(reports)[:500]
+        model = ", ".join(dict.fromkeys(models))
+        return (
+            summary,
+            toolbox.written,
+            checks,
+            TaskResult(summary=summary, files=toolbox.written, model=model),
+        )
 
     def _report(
         self, client: ModelClient, loop: AgentLoop, messages: list[ChatMessage]

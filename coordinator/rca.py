@@ -140,6 +140,8 @@ def fix_tasks(report: RcaReport, tasks: list[Task], first_id: int) -> list[Task]
                 instructions=f"Root cause: {report.root_cause}",
                 dod=owner.dod if owner else [],
                 edits=edits,
+                # Its files failed verification: the next model of the role's cascade.
+                cascade_step=owner.cascade_step + 1 if owner else 0,
             )
         )
     return fixes

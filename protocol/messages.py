@@ -73,6 +73,9 @@ class TaskAssignment(_Model):
     context: list[FileEdit] = Field(
         default_factory=list, description="the RCA's concrete edits, on retries"
     )
+    cascade_step: int = Field(
+        default=0, ge=0, description="fixes of these files so far: the role's cascade model"
+    )
     trace: TraceRef | None = None
 
 

@@ -187,6 +187,9 @@ class Sandbox:
     # Directories hidden whole besides HIDDEN_DIRS: the user's repository, when the team works
     # in a worktree inside it (its `.env`, its `.agents/config.toml`).
     hidden: tuple[str, ...] = ()
+    # Directories read (never written) although they lie in a hidden one: the workspace's
+    # .venv, for a candidate test run in a scratch copy while the workspace is hidden.
+    readable: tuple[str, ...] = ()
 
     @classmethod
     def for_team(cls, workspace: Path, team: TeamInfo) -> Sandbox:
@@ -211,6 +214,7 @@ class Sandbox:
         if network and Path("/run/systemd/resolve").is_dir():  # resolv.conf may point there
             options.append(("--ro-bind", "/run/systemd/resolve", "/run/systemd/resolve"))
         options += [("--ro-bind", path, path) for path in _visible_python()]
+        options += [("--ro-bind", path, path) for path in self.readable if Path(path).is_dir()]
         options.append(("--bind", root, root))
         # Secret-looking files in the workspace (.env, keys, .npmrc) read as empty.
         options += [("--ro-bind", "/dev/null", path) for path in secret_files(self.workspace)]

@@ -71,6 +71,7 @@ class TaskResult(BaseModel):
     summary: str = ""
     files: list[str] = Field(default_factory=list)
     report: ExplorationReport | None = None
+    model: str = ""  # the model whose answers are the files written
 
 
 class Task(BaseModel):
@@ -92,6 +93,9 @@ class Task(BaseModel):
     edits: list[FileEdit] = Field(
         default_factory=list, description="an RCA's concrete edits, for a fix task"
     )
+    # How many fixes of these files came before this one: which model of the role's cascade
+    # builds it (0: the role's model).
+    cascade_step: int = Field(default=0, ge=0)
     history: list[TaskEvent] = Field(default_factory=list)
     result: TaskResult | None = None
 
@@ -106,6 +110,7 @@ class Task(BaseModel):
             instructions=self.instructions,
             dod=self.dod,
             context=self.edits,
+            cascade_step=self.cascade_step,
         )
 
 
