@@ -39,6 +39,8 @@ class Failure:
 class TestRun:
     """What running one candidate's tests found."""
 
+    __test__ = False  # not a test class, for pytest
+
     passed: int = 0
     failures: tuple[Failure, ...] = ()
     output: str = ""

@@ -88,6 +88,8 @@ class Sampled:
 
 @dataclass
 class TestSampler:
+    __test__ = False  # not a test class, for pytest
+
     layout: Layout
     sandbox: Sandbox  # the team's policy: each candidate runs under it, in its scratch copy
     clients: Sequence[ModelClient]  # one per candidate asked at once

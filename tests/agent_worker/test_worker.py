@@ -210,6 +210,10 @@ def test_an_explorer_reads_and_reports_without_writing(team: StartTeam) -> None:
     assert task.result is not None and task.result.report == ExplorationReport(**report)
 
 
+# A tester that writes its tests through the agent loop, not as sampled candidates.
+LOOP_TESTER = "[sampling]\ntest_candidates = 0\n"
+
+
 def test_a_tester_may_write_only_tests(team: StartTeam) -> None:
     t = team(
         [
@@ -226,6 +230,7 @@ def test_a_tester_may_write_only_tests(team: StartTeam) -> None:
         ]
     )
     (t.layout.workspace / "app.py").write_text("x = 1\n")
+    t.layout.config_toml.write_text(LOOP_TESTER)
     t.assign(Task(id=1, title="tests", role="tester", files=["tests/test_app.py"]), "tester")
     finish_worker(t.start_worker("tester", "--max-tasks", "1", role="tester"))
     assert (t.layout.workspace / "app.py").read_text() == "x = 1\n"
@@ -275,6 +280,7 @@ def test_a_test_that_cannot_fail_is_sent_back_at_finish_too(team: StartTeam) -> 
             }
         ]
     )
+    t.layout.config_toml.write_text(LOOP_TESTER)
     t.assign(Task(id=1, title="tests", role="tester", files=["tests/test_x.py"]), "tester")
     finish_worker(t.start_worker("tester", "--max-tasks", "1", role="tester"))
     assert "WEAK TEST in tests/test_x.py, line 2" in json.dumps(t.server.log[1].body)

@@ -150,6 +150,7 @@ PARENT_KINDS = {
     "task": {"iteration", "explore"},
     "model": {"task", "planning", "rca"},
     "tool": {"task"},
+    "sampling": {"task"},
 }
 
 

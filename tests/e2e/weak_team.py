@@ -125,14 +125,20 @@ def weak_env(server: ScriptedServer, config: Path) -> dict[str, str]:
 
 
 def run_weak_team(
-    folder: Path, rules: list[dict[str, Any]], *, settings: str = "", args: tuple[str, ...] = ()
+    folder: Path,
+    rules: list[dict[str, Any]],
+    *,
+    settings: str = "",
+    args: tuple[str, ...] = (),
+    models: tuple[str, ...] = (),
 ) -> WeakRun:
     """`team up --wait` in `folder/ws` with the scripted model answering by `rules` (then
-    `common_rules`); `settings` is TOML added to the user config (no retries by the client)."""
+    `common_rules`); `settings` is TOML added to the user config (no retries by the client);
+    `models` are served beside the weak one (a cascade's next models)."""
     config = folder / "config.toml"
     config.write_text("[limits]\nmax_retries = 0\n" + settings)
     scenario = Scenario.model_validate(
-        {"models": [{"name": MODEL}], "rules": [*rules, *common_rules()]}
+        {"models": [{"name": m} for m in (MODEL, *models)], "rules": [*rules, *common_rules()]}
     )
     server = ScriptedServer(scenario).start()
     try:
