@@ -172,8 +172,11 @@ def main() -> int:
         result = {
             "behaviours": len(BEHAVIOURS),
             "by_n": by_n,
-            "parallel": {"sequential_s": round(sequential, 2), "parallel_s": round(parallel, 2),
-                         "speedup": speedup},  # fmt: skip
+            "parallel": {
+                "sequential_s": round(sequential, 2),
+                "parallel_s": round(parallel, 2),
+                "speedup": speedup,
+            },
         }
         print(json.dumps(result))
     finally:

@@ -107,7 +107,10 @@ def test_a_test_file_that_does_not_import_is_its_own_fault(tmp_path: Path) -> No
 
 
 def test_failure_owner_reads_a_frame_in_a_library_as_the_test_s_call() -> None:
-    text = "test_calc.py:3: in test_x\n    json.loads('{')\n/usr/lib/python3.11/json/__init__.py:346: in loads\nE   TypeError: x"
+    text = (
+        "test_calc.py:3: in test_x\n    json.loads('{')\n"
+        "/usr/lib/python3.11/json/__init__.py:346: in loads\nE   TypeError: x"
+    )
     assert failure_owner("test_calc.py", "TypeError: x", text) == Owner.TEST
 
 

@@ -62,6 +62,7 @@ def test_the_trace_says_which_model_wrote_the_kept_file(cascaded: WeakRun) -> No
     fix = cascaded.task("double.py")
     assert tasks[fix.id].attrs["model"] == STRONG and tasks[fix.id].attrs["cascade_step"] == 1
     assert tasks[1].attrs["model"] == MODEL
-    assert f"by {STRONG} (models.build.cascade)" in cascaded.layout.log_file(
-        fix.owner or "builder-1"
-    ).read_text()
+    assert (
+        f"by {STRONG} (models.build.cascade)"
+        in cascaded.layout.log_file(fix.owner or "builder-1").read_text()
+    )
