@@ -88,6 +88,24 @@ class Candidate:
         return said + (f"; {self.weak}" if self.weak else "")
 
 
+def module_names(paths: Sequence[str]) -> frozenset[str]:
+    """The names Python imports the `.py` files among `paths` by (`pkg/mod.py`: `pkg.mod`)."""
+    names = set()
+    for path in paths:
+        if path.endswith(".py"):
+            dotted = PurePosixPath(path).with_suffix("").as_posix().replace("/", ".")
+            names.add(dotted.removesuffix(".__init__"))
+    return frozenset(names)
+
+
+def only_the_code_fails(candidates: Sequence[Candidate]) -> bool:
+    """Whether the best candidate's tests ran and every failure of theirs is the code's: then
+    the tests look right and a second wave, told the failures, has nothing of its own to
+    mend (verification and the root-cause analysis go after the code)."""
+    kept = best(candidates)
+    return kept is not None and kept.run.total > 0 and kept.test_faults == 0
+
+
 def temperatures(count: int, base: Sequence[float]) -> list[float]:
     """`count` temperatures from `base`, in order; beyond it, the same again a little
     warmer, so that no two candidates of a wave ask alike."""
@@ -202,11 +220,20 @@ _TEST_MISTAKES = frozenset(
 )
 
 
-def failure_owner(test_path: str, message: str, text: str) -> Owner:
+_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
+
+
+def failure_owner(
+    test_path: str, message: str, text: str, planned: frozenset[str] = frozenset()
+) -> Owner:
     """Whose fault one failure is, from pytest's report of it (`--tb=short`): the code's when
     the exception was raised in another file or it is an assertion (the code answered
-    wrongly); the test's own for a collection or set-up error and for a mistake raised in the
-    test's lines (see `_TEST_MISTAKES`)."""
+    wrongly), or when the module it imports is one the plan has yet to build (`planned`:
+    module names); the test's own for a collection or set-up error and for a mistake raised
+    in the test's lines (see `_TEST_MISTAKES`)."""
+    missing = _NO_MODULE.search(text) or _NO_MODULE.search(message)
+    if missing and missing.group(1) in planned:
+        return Owner.CODE  # not written yet: another builder's file
     if message == "collection failure" or "fixture '" in text:
         return Owner.TEST
     frames = [path for path, _ in _FRAME.findall(text)]
@@ -222,7 +249,9 @@ def failure_owner(test_path: str, message: str, text: str) -> Owner:
     return Owner.CODE  # an assertion, `DID NOT RAISE`, or another error of the code's
 
 
-def parse_junit(xml_text: str, test_path: str, output: str = "") -> TestRun:
+def parse_junit(
+    xml_text: str, test_path: str, output: str = "", planned: frozenset[str] = frozenset()
+) -> TestRun:
     """pytest's --junitxml report of one test file."""
     try:
         root = ElementTree.fromstring(xml_text)
@@ -240,7 +269,7 @@ def parse_junit(xml_text: str, test_path: str, output: str = "") -> TestRun:
         message = problem.get("message", "")
         text = problem.text or ""
         name = case.get("name", "") or test_path
-        owner = failure_owner(test_path, message, text)
+        owner = failure_owner(test_path, message, text, planned)
         failures.append(Failure(name, owner, _detail(message, text)))
     return TestRun(passed, tuple(failures), output)
 
@@ -249,14 +278,15 @@ _RAN = re.compile(r"^Ran (\d+) tests?", re.MULTILINE)
 _UNITTEST_FAIL = re.compile(r"^(FAIL|ERROR): (\S+) .*?\n-+\n(.*?)(?=^=+$|^-+$)", re.S | re.M)
 
 
-def parse_unittest(output: str, test_path: str) -> TestRun:
+def parse_unittest(output: str, test_path: str, planned: frozenset[str] = frozenset()) -> TestRun:
     """`python -m unittest -v`'s report, where pytest is not there."""
     ran = _RAN.search(output)
     total = int(ran.group(1)) if ran else 0
     failures = []
     for _kind, name, text in _UNITTEST_FAIL.findall(output):
         last = text.strip().splitlines()[-1] if text.strip() else ""
-        owner = failure_owner(test_path, last, _UNITTEST_FRAME.sub(r"\1:\2: in ", text))
+        frames = _UNITTEST_FRAME.sub(r"\1:\2: in ", text)
+        owner = failure_owner(test_path, last, frames, planned)
         failures.append(Failure(name, owner, last[:300]))
     if not ran and "Error" in output:  # the module did not import: nothing ran
         return TestRun(0, (), output)

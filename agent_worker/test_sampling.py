@@ -23,6 +23,7 @@ from agent_worker.candidates import (
     best,
     error_digest,
     extract_file,
+    only_the_code_fails,
     parse_junit,
     parse_unittest,
     temperatures,
@@ -98,6 +99,10 @@ class TestSampler:
     on_event: Callable[[str, str], None] = lambda kind, detail: None
     should_stop: Callable[[], bool] = lambda: False
     tracer: Tracer | None = None
+    planned: frozenset[str] = frozenset()  # module names the plan builds (not all there yet)
+    # By path and content: candidates alike are run once.
+    _runs: dict[tuple[str, str], TestRun] = field(default_factory=dict)
+    _runs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sample(self, path: str, messages: Sequence[ChatMessage]) -> Sampled:
         """Sample `path`: the first wave, then (when no candidate won) the second, with the
@@ -106,7 +111,10 @@ class TestSampler:
         request = SAMPLE_REQUEST.format(path=path)
         first = temperatures(self.waves.first, self.waves.first_temperatures)
         sampled.candidates += self._wave(1, first, path, [*messages, ChatMessage.user(request)], 0)
-        if not any(c.wins for c in sampled.candidates) and self.waves.second:
+        if only_the_code_fails(sampled.candidates):
+            self.on_event("info", f"{path}: every failure is the code's, not the tests': "
+                                  "no second wave")  # fmt: skip
+        elif not any(c.wins for c in sampled.candidates) and self.waves.second:
             errors = error_digest(sampled.candidates)
             note = SECOND_WAVE_NOTE.format(path=path, errors=errors)
             prompt = [*messages, ChatMessage.user(f"{request}\n\n{note}")]
@@ -196,6 +204,20 @@ class TestSampler:
     # --- running a candidate's tests -------------------------------------------------------
 
     def _run(self, path: str, content: str, number: int, stop: Callable[[], bool]) -> TestRun:
+        """The candidate's tests run; a candidate alike to one run before has its result."""
+        with self._runs_lock:
+            known = self._runs.get((path, content))
+        if known is not None:
+            return known
+        run = self._run_in_scratch(path, content, number, stop)
+        if not stop():  # a run stopped half-way says nothing of the candidate
+            with self._runs_lock:
+                self._runs[(path, content)] = run
+        return run
+
+    def _run_in_scratch(
+        self, path: str, content: str, number: int, stop: Callable[[], bool]
+    ) -> TestRun:
         scratch = self.layout.root / "scratch" / f"{self.agent}-{number}"
         try:
             copy_workspace(self.layout.workspace, scratch)
@@ -226,11 +248,12 @@ class TestSampler:
             module = PurePosixPath(path).with_suffix("").as_posix().replace("/", ".")
             done = policy.run([python, "-m", "unittest", "-v", module],
                               timeout=self.waves.timeout, env=env, should_stop=stop)  # fmt: skip
-            return parse_unittest(done.output, path)
+            return parse_unittest(done.output, path, self.planned)
         junit = scratch / JUNIT
         if not junit.is_file():
             return TestRun(output=done.output)
-        return parse_junit(junit.read_text(encoding="utf-8", errors="replace"), path, done.output)
+        report = junit.read_text(encoding="utf-8", errors="replace")
+        return parse_junit(report, path, done.output, self.planned)
 
 
 def server_capacity(config: Config, client: ModelClient) -> int:

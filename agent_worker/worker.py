@@ -12,6 +12,16 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from agent_worker.assertions import assertion_check
+from agent_worker.candidates import module_names
+from agent_worker.fix_sampling import (
+    FixCandidate,
+    FixJudge,
+    best_fix,
+    fix_temperature,
+    put_files,
+    read_files,
+    read_plan,
+)
 from agent_worker.lint import compile_check, import_check
 from agent_worker.loop import (
     AgentLoop,
@@ -74,6 +84,7 @@ from protocol.llm import (
     TruncatedAnswer,
 )
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
+from protocol.plan import DodCriterion
 from protocol.reports import ExplorationReport
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
 from protocol.tasks import TaskResult
@@ -82,6 +93,9 @@ from protocol.tracing import Tracer, new_trace_id
 from protocol.workspace_files import read_text_inside
 
 HEARTBEAT_SECONDS = 2.0
+# What an attempt that went well gives: its summary, the files it wrote, their checks, and
+# the task's result.
+Outcome = tuple[str, list[str], list[FileCheck], TaskResult]
 
 
 class ChecksFailed(LoopStopped):
@@ -405,16 +419,29 @@ class Worker:
             store_limit_bytes=config.team.trace_store_bytes,
         )
 
-    def _attempt(
-        self, assignment: TaskAssignment, config: Config, tracer: Tracer
-    ) -> tuple[str, list[str], list[FileCheck], TaskResult]:
-        client = self._client(config, tracer)
-        toolbox = self._toolbox(assignment)
+    def _attempt(self, assignment: TaskAssignment, config: Config, tracer: Tracer) -> Outcome:
+        """One attempt at a task: a tester's test files sampled (best-of-N), a builder's fix
+        sampled K times when configured, else one run of the agent loop."""
         if self._samples_tests(assignment, config):
-            sampled = self._sampled_attempt(assignment, config, tracer, toolbox)
+            sampled = self._sampled_attempt(assignment, config, tracer, self._toolbox(assignment))
             if sampled is not None:
                 return sampled
-            toolbox = self._toolbox(assignment)  # no candidate held a file: the loop writes
+            # No candidate held a file: the agent loop writes the tests.
+        plan = read_plan(self.layout)
+        fixes = config.sampling.fix_candidates
+        if self.role == "builder" and assignment.context and fixes > 1 and plan is not None:
+            return self._sampled_fixes(assignment, config, tracer, list(plan.dod), fixes)
+        return self._loop_attempt(assignment, config, tracer)
+
+    def _loop_attempt(
+        self,
+        assignment: TaskAssignment,
+        config: Config,
+        tracer: Tracer,
+        temperature: float | None = AgentLoop.temperature,
+    ) -> Outcome:
+        client = self._client(config, tracer)
+        toolbox = self._toolbox(assignment)
         loop = AgentLoop(
             client,
             toolbox,
@@ -423,6 +450,7 @@ class Worker:
             on_event=self.view.event,
             tracer=tracer,
             files=tuple(assignment.files),
+            temperature=temperature,
         )
         budget = client.route.context_window // 3
         edit_format = config.edit_format(client.configured)
@@ -452,6 +480,59 @@ class Worker:
                 result.report = self._report(client, loop, messages)
         return summary, toolbox.written, checks, result
 
+    def _sampled_fixes(
+        self,
+        assignment: TaskAssignment,
+        config: Config,
+        tracer: Tracer,
+        criteria: list[DodCriterion],
+        count: int,
+    ) -> Outcome:
+        """Up to `count` fixes, each from the files as they were and judged by the plan's
+        criteria (agent_worker/fix_sampling.py); the best is put back and reported."""
+        own = list(dict.fromkeys([*assignment.files, *(e.file for e in assignment.context)]))
+        before = read_files(self.layout, own)
+        judge = FixJudge(self.sandbox, criteria, config.sampling.test_timeout)
+        self._progress(assignment.task_id, "judging", "the criteria before the fix")
+        baseline = judge.passing()
+        candidates: list[FixCandidate] = []
+        outcomes: dict[int, Outcome] = {}
+        failure: LoopStopped | None = None
+        for number in range(1, count + 1):
+            if number > 1:
+                put_files(self.layout, before)
+            temperature = fix_temperature(number)
+            self.view.event("info", f"task {assignment.task_id}: fix {number} of up to {count}, "
+                                    f"temperature {temperature:g}")  # fmt: skip
+            try:
+                outcomes[number] = self._loop_attempt(assignment, config, tracer, temperature)
+            except ShutdownRequested:
+                raise
+            except LoopStopped as exc:
+                failure = exc
+                candidates.append(FixCandidate(number, temperature, frozenset(), frozenset(),
+                                               {}, str(exc)[:200]))  # fmt: skip
+                continue
+            passing = judge.passing()
+            candidate = FixCandidate(number, temperature, passing, baseline - passing,
+                                     read_files(self.layout, own))  # fmt: skip
+            candidates.append(candidate)
+            everything = len(passing) == len(criteria)
+            self.view.event("check" if everything else "info", candidate.describe(len(criteria)))
+            if everything:
+                break
+        kept = best_fix(candidates)
+        if kept is None:
+            put_files(self.layout, before)
+            assert failure is not None
+            raise failure
+        put_files(self.layout, kept.files)
+        summary, files, checks, result = outcomes[kept.number]
+        summary = (f"{summary} [{kept.describe(len(criteria))}; kept, of {len(candidates)} "
+                   "fixes]")[:500]  # fmt: skip
+        self.view.event("done", f"task {assignment.task_id}: kept {kept.describe(len(criteria))}")
+        return summary, files, checks, result.model_copy(update={"summary": summary})
+
     def _client(self, config: Config, tracer: Tracer) -> ModelClient:
         return ModelClient(
             config, MODEL_ROLE[self.role], tracer=tracer, on_progress=self.view.model_progress
@@ -470,7 +551,7 @@ class Worker:
 
     def _sampled_attempt(
         self, assignment: TaskAssignment, config: Config, tracer: Tracer, toolbox: Toolbox
-    ) -> tuple[str, list[str], list[FileCheck], TaskResult] | None:
+    ) -> Outcome | None:
         """Each test file as best-of-N candidates (agent_worker/test_sampling.py), the kept
         one written as any write is; None when no candidate of a file held one (the agent loop
         writes the task instead)."""
@@ -490,6 +571,9 @@ class Worker:
                     ChatMessage.user(prompt)]  # fmt: skip
         self._progress(assignment.task_id, "sampling",
                        f"{waves.first} candidates per test file, {parallel} at once")  # fmt: skip
+        plan = read_plan(self.layout)
+        if plan is not None:  # an import of a module still to be built is not the test's fault
+            sampler.planned = module_names([f.path for m in plan.modules for f in m.files])
         reports, models = [], []
         try:
             for path in assignment.files:

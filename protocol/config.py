@@ -130,6 +130,9 @@ class SamplingSettings(_Strict):
     first_temperatures: list[float] = Field(default=[0.3, 0.6, 0.8, 1.0], min_length=1)
     second_temperatures: list[float] = Field(default=[0.4, 0.7, 0.9, 1.1], min_length=1)
     test_timeout: float = Field(default=120.0, gt=0)  # seconds for one candidate's tests
+    # A builder's fix after a failed verification: up to K fixes, each judged by the plan's
+    # criteria; the one that passes most without breaking any is kept.
+    fix_candidates: int = Field(default=1, ge=1, le=4)
 
 
 class Config(_Strict):

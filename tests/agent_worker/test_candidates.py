@@ -19,6 +19,8 @@ from agent_worker.candidates import (
     error_digest,
     extract_file,
     failure_owner,
+    module_names,
+    only_the_code_fails,
     parse_junit,
     parse_unittest,
     temperatures,
@@ -169,3 +171,21 @@ def test_the_digest_says_each_failure_once_and_is_bounded() -> None:
     assert digest.count("test failed") == 1 and "held no file" in digest
     many = [candidate(i, *[Owner.CODE] * 40) for i in range(3)]
     assert len(error_digest(many, limit=200)) <= 210
+
+
+def test_a_module_the_plan_has_yet_to_build_is_the_code_s_fault_not_the_test_s() -> None:
+    text = (
+        "test_calc.py:1: in <module>\n    import store\n"
+        "E   ModuleNotFoundError: No module named 'store'"
+    )
+    assert failure_owner("test_calc.py", "collection failure", text) == Owner.TEST
+    planned = module_names(["store.py", "pkg/util.py", "pkg/__init__.py", "README.md"])
+    assert planned == {"store", "pkg.util", "pkg"}
+    assert failure_owner("test_calc.py", "collection failure", text, planned) == Owner.CODE
+
+
+def test_a_second_wave_is_asked_only_when_the_tests_fail_of_their_own() -> None:
+    assert only_the_code_fails([candidate(1, Owner.CODE), candidate(2, Owner.TEST)])
+    assert not only_the_code_fails([candidate(1, Owner.TEST, Owner.CODE)])
+    assert not only_the_code_fails([Candidate(1, 1, 0.3, "x")])  # no test ran
+    assert not only_the_code_fails([Candidate(1, 1, 0.3, None)])

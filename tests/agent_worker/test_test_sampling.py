@@ -78,3 +78,15 @@ def test_a_tester_never_right_has_its_best_candidate_kept_and_said(team: StartTe
     assert "no candidate's tests all pass; kept the best" in summary
     assert "candidate 7 (wave 2, temperature 0.9): 0 of 1 tests pass" in summary
     assert "1 the code's, 0 the test's own" in summary
+
+
+def test_tests_failing_only_for_the_code_s_reasons_need_no_second_wave(team: StartTeam) -> None:
+    t = team([rule(GOOD)])
+    write_workspace_file(t.layout.workspace, "calc.py", "def add(a, b):\n    return a - b\n")
+    t.assign(Task(id=1, title="tests of calc", role="tester", files=[TEST_PATH]), "tester")
+    finish_worker(t.start_worker("tester", "--max-tasks", "1", role="tester"), timeout=180)
+    assert len(t.server.log) == 4  # the first wave only: the tests are right, the code is not
+    assert (t.layout.workspace / TEST_PATH).read_text() == GOOD
+    log = t.layout.log_file("tester").read_text()
+    assert "every failure is the code's, not the tests': no second wave" in log
+    assert "candidate 4 (wave 1, temperature 1): 0 of 1 tests pass (failures: 1 the code's" in log
