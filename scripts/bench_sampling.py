@@ -12,14 +12,21 @@ Prints readable lines, then as its LAST line one JSON object:
 Tokens are estimated (characters / 4) from what was sent and answered: the scripted server
 does not count them.
 
-Usage: python scripts/bench_sampling.py [--cost-ms 2]
+With --fixes, whole `team up --wait` runs (subprocess workers) of a planted bug whose fixer is
+right only at some temperatures, with `sampling.fix_candidates` K = 1 and 3: whether the team
+ends done, in how many iterations, with how many model calls and in what wall time. The JSON
+line then has "fixes": {"1": {"done": share, "iterations": n, "calls": n, "wall_s": s}, "3": ...}.
+
+Usage: python scripts/bench_sampling.py [--cost-ms 2] [--fixes]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from agent_worker.prompts import SAMPLING_SYSTEM, task_prompt  # noqa: E402
 from agent_worker.test_sampling import TestSampler, Waves  # noqa: E402
-from protocol import Layout, TaskAssignment  # noqa: E402
+from protocol import Layout, TaskAssignment, TeamInfo  # noqa: E402
 from protocol.config import Config, ModelRoute, Providers  # noqa: E402
 from protocol.llm import ChatMessage, ModelClient  # noqa: E402
 from protocol.llm.budget import estimate_message_tokens  # noqa: E402
@@ -139,10 +146,97 @@ def sample(
     return bool(sampled.kept and sampled.kept.wins), len(server.log), tokens, wall
 
 
+# --- sampled fixes, through whole team runs ----------------------------------------------------
+
+BUGGY = "def double(n):\n    return n + n + 1\n"
+STILL_WRONG = "def double(n):\n    return n + n + 2\n"
+RIGHT = "def double(n):\n    return 2 * n\n"
+FIX_PLAN = {
+    "summary": "a doubler",
+    "modules": [{"name": "double", "description": "a doubler", "role": "builder",
+                 "depends_on": [], "files": [{"path": "double.py", "purpose": "double(n)"}]}],
+    "dod": [{"id": "D1", "description": "doubles", "verification_type": "command",
+             "target_file": "python3 -c 'import double; assert double.double(2) == 4'"}],
+}  # fmt: skip
+FIX_RCA = {
+    "whys": ["double(2) is not 4", "it adds too much", "a slip", "not tested", "a slip"],
+    "root_cause": "double adds one too many",
+    "concrete_edits": [{"file": "double.py", "action": "edit", "details": "return 2 * n"}],
+}
+
+
+def written(source: str) -> dict[str, Any]:
+    """One answer that writes double.py and finishes."""
+    write = {"name": "write_file", "arguments": {"path": "double.py", "content": source}}
+    return {"tool_calls": [write, {"name": "finish", "arguments": {"summary": "done"}}]}
+
+
+FIXERS: dict[str, dict[str, Any] | None] = {
+    "the first fix is right": {},
+    "right only at t 0.6": {"temperature": [0.55, 0.65]},
+    "right only at t 0.9": {"temperature": [0.85, 0.95]},
+    "never right": None,
+}
+
+
+def fix_run(folder: Path, right: dict[str, Any] | None, candidates: int) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [
+        {"match": {"schema": "Plan"}, "reply": {"json": FIX_PLAN}},
+        {"match": {"schema": "RcaReport"}, "reply": {"json": FIX_RCA}},
+    ]
+    if right is not None:
+        rules.append({"match": {**right, "contains": "Mandatory"}, "reply": written(RIGHT)})
+    rules += [{"match": {"contains": "Mandatory"}, "reply": written(STILL_WRONG)},
+              {"match": {"files": "double.py"}, "reply": written(BUGGY)}]  # fmt: skip
+    rules.append({"reply": {"tool_calls": [{"name": "finish", "arguments": {"summary": "ok"}}]}})
+    server = ScriptedServer(
+        Scenario.model_validate({"models": [{"name": MODEL}], "rules": rules})
+    ).start()
+    config = folder / "config.toml"
+    config.write_text(f"[limits]\nmax_retries = 0\n[sampling]\nfix_candidates = {candidates}\n")
+    workspace = folder / "ws"
+    env = {**os.environ, "OPENAI_BASE_URL": f"{server.url}/v1", "TEAM_CONFIG": str(config),
+           **{f"TEAM_MODEL_{r}": f"openai:{MODEL}"
+              for r in ("PLAN", "BUILD", "EXPLORE", "TEST", "RCA")}}  # fmt: skip
+    started = time.monotonic()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "coordinator.cli", "-w", str(workspace), "up", "a doubler",
+             "--runner", "subprocess", "--wait", "--max-iterations", "3"],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    info = TeamInfo.read(Layout.of(workspace).team_json)
+    return {"done": info.status.value == "done", "iterations": info.iteration,
+            "calls": len(server.log), "wall_s": time.monotonic() - started}  # fmt: skip
+
+
+def fixes(folder: Path) -> dict[str, dict[str, Any]]:
+    by_k: dict[str, dict[str, Any]] = {}
+    for k in (1, 3):
+        runs = []
+        for name, right in FIXERS.items():
+            run = fix_run(Path(tempfile.mkdtemp(dir=folder)), right, k)
+            runs.append(run)
+            print(f"K={k} {name:24} {'done' if run['done'] else 'failed':6} in iteration "
+                  f"{run['iterations']}, {run['calls']} calls, {run['wall_s']:.1f}s")  # fmt: skip
+        by_k[str(k)] = {
+            "done": round(sum(r["done"] for r in runs) / len(runs), 3),
+            "iterations": sum(r["iterations"] for r in runs),
+            "calls": sum(r["calls"] for r in runs),
+            "wall_s": round(sum(r["wall_s"] for r in runs), 1),
+        }
+    return by_k
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cost-ms", type=float, default=2.0,
                         help="ms per completion token in the parallel run (default 2)")  # fmt: skip
+    parser.add_argument(
+        "--fixes", action="store_true", help="also sampled fixes (K = 1, 3), in team runs"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-sampling-"))
     try:
@@ -178,6 +272,8 @@ def main() -> int:
                 "speedup": speedup,
             },
         }
+        if args.fixes:
+            result["fixes"] = fixes(folder)
         print(json.dumps(result))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

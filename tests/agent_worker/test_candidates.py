@@ -25,6 +25,7 @@ from agent_worker.candidates import (
     parse_unittest,
     temperatures,
 )
+from agent_worker.fix_sampling import FixCandidate, best_fix, fix_temperature
 from protocol.llm import ToolCall
 
 PATH = "tests/test_calc.py"
@@ -189,3 +190,19 @@ def test_a_second_wave_is_asked_only_when_the_tests_fail_of_their_own() -> None:
     assert not only_the_code_fails([candidate(1, Owner.TEST, Owner.CODE)])
     assert not only_the_code_fails([Candidate(1, 1, 0.3, "x")])  # no test ran
     assert not only_the_code_fails([Candidate(1, 1, 0.3, None)])
+
+
+def test_the_fix_kept_breaks_nothing_then_passes_most() -> None:
+    def fix(number: int, passing: str, broken: str = "", failed: str = "") -> FixCandidate:
+        return FixCandidate(number, fix_temperature(number), frozenset(passing.split()),
+                            frozenset(broken.split()), {}, failed)  # fmt: skip
+
+    breaking = fix(1, "D1 D3", broken="D2")
+    harmless = fix(2, "D2")
+    better = fix(3, "D2 D3")
+    assert best_fix([breaking, harmless]) == harmless
+    assert best_fix([breaking, harmless, better]) == better
+    assert best_fix([fix(1, "", failed="no finish"), breaking]) == breaking
+    assert best_fix([fix(1, "", failed="no finish")]) is None
+    assert [fix_temperature(n) for n in (1, 2, 3, 9)] == [0.2, 0.6, 0.9, 1.0]
+    assert breaking.describe(3) == "fix 1 (temperature 0.2): 2 of 3 criteria pass, breaks D2"

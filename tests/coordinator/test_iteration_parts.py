@@ -45,6 +45,10 @@ def test_rca_edits_become_one_fix_task_per_owner() -> None:
     assert fixes[1].role == "tester"
     assert all(t.depends_on == [] for t in fixes)
     assert "save() does not return the new id" in fixes[0].instructions
+    # Files that failed verification go to the next model of the cascade; a new file does not.
+    assert [t.cascade_step for t in fixes] == [1, 1, 0]
+    again = fix_tasks(report, [*TASKS, *fixes], first_id=7)
+    assert [t.cascade_step for t in again] == [2, 2, 1]
 
 
 def criterion(id: str, target: str) -> DodCriterion:

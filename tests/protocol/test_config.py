@@ -8,6 +8,7 @@ import pytest
 
 from protocol.config import (
     ConfigError,
+    ModelRoute,
     load_config,
     normalise_host,
     parse_model_spec,
@@ -205,3 +206,38 @@ def test_a_bad_ollama_host_says_how_it_was_read_and_what_is_wrong(
 @pytest.mark.parametrize("url", ["http://[::1]:8080", "https://gpu-box", "http://h:1/v1/"])
 def test_good_urls_pass_the_check(url: str) -> None:
     assert url_problem(url) is None
+
+
+def test_a_cascade_goes_down_its_models_in_order_and_stays_at_the_last() -> None:
+    route = ModelRoute(model="small", cascade=["small", "openai:big", "huge"])
+    assert route.cascade_step(0) is route
+    assert (route.cascade_step(1).provider, route.cascade_step(1).model) == ("openai", "big")
+    assert (route.cascade_step(2).provider, route.cascade_step(2).model) == ("ollama", "huge")
+    assert route.cascade_step(9).model == "huge"
+    assert ModelRoute(model="only").cascade_step(3).model == "only"
+    # The role's model comes first whether it is listed or not.
+    assert ModelRoute(model="a", cascade=["b"]).cascade_step(1).model == "b"
+
+
+def test_a_cascade_step_changes_one_role_and_the_edit_format_follows_the_model(
+    tmp_path: Path,
+) -> None:
+    team = tmp_path / "config.toml"
+    team.write_text(
+        '[models.build]\nmodel = "a"\ncascade = ["b"]\nedit_format = "edit"\n'
+        '[edit_formats]\nb = "whole"\n[providers]\nslots = { openai = 2 }\n'
+    )
+    config = load_config(team, env={}, user_config=tmp_path / "none.toml")
+    stepped = config.at_cascade_step("build", 1)
+    assert stepped.route("build").model == "b" and stepped.route("test") == config.route("test")
+    assert config.edit_format(config.route("build")) == "edit"
+    assert config.edit_format(stepped.route("build")) == "whole"
+    assert config.providers.slots == {"openai": 2}
+    assert config.at_cascade_step("build", 0) is config
+
+
+def test_sampling_settings_are_bounded(tmp_path: Path) -> None:
+    team = tmp_path / "config.toml"
+    team.write_text("[sampling]\ntest_candidates = 99\n")
+    with pytest.raises(ConfigError, match=r"sampling\.test_candidates"):
+        load_config(team, env={}, user_config=tmp_path / "none.toml")
