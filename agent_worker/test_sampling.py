@@ -88,6 +88,14 @@ class Sampled:
 
 
 @dataclass
+class _Pending:
+    """A candidate's test run, as other threads with the same candidate wait for it."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    run: TestRun | None = None  # None once done: it was stopped, so run it again
+
+
+@dataclass
 class TestSampler:
     __test__ = False  # not a test class, for pytest
 
@@ -101,7 +109,7 @@ class TestSampler:
     tracer: Tracer | None = None
     planned: frozenset[str] = frozenset()  # module names the plan builds (not all there yet)
     # By path and content: candidates alike are run once.
-    _runs: dict[tuple[str, str], TestRun] = field(default_factory=dict)
+    _runs: dict[tuple[str, str], _Pending] = field(default_factory=dict)
     _runs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sample(self, path: str, messages: Sequence[ChatMessage]) -> Sampled:
@@ -204,15 +212,23 @@ class TestSampler:
     # --- running a candidate's tests -------------------------------------------------------
 
     def _run(self, path: str, content: str, number: int, stop: Callable[[], bool]) -> TestRun:
-        """The candidate's tests run; a candidate alike to one run before has its result."""
+        """The candidate's tests run; a candidate alike to one run before (or running now, in
+        another thread) has its result."""
+        key = (path, content)
         with self._runs_lock:
-            known = self._runs.get((path, content))
-        if known is not None:
-            return known
+            pending = self._runs.get(key)
+            mine = pending is None
+            if pending is None:
+                pending = self._runs[key] = _Pending()
+        if not mine:
+            pending.done.wait()
+            if pending.run is not None:
+                return pending.run
         run = self._run_in_scratch(path, content, number, stop)
-        if not stop():  # a run stopped half-way says nothing of the candidate
-            with self._runs_lock:
-                self._runs[(path, content)] = run
+        if mine:
+            if not stop():  # a run stopped half-way says nothing of the candidate
+                pending.run = run
+            pending.done.set()
         return run
 
     def _run_in_scratch(

@@ -13,9 +13,9 @@ Tokens are estimated (characters / 4) from what was sent and answered: the scrip
 does not count them.
 
 With --fixes, whole `team up --wait` runs (subprocess workers) of a planted bug whose fixer is
-right only at some temperatures, with `sampling.fix_candidates` K = 1 and 3: whether the team
+right only at some temperatures, with `sampling.fix_candidates` K = 1, 2 and 3: whether the team
 ends done, in how many iterations, with how many model calls and in what wall time. The JSON
-line then has "fixes": {"1": {"done": share, "iterations": n, "calls": n, "wall_s": s}, "3": ...}.
+line then has "fixes": {"1": {"done": share, "iterations": n, "calls": n, "wall_s": s}, "2": ...}.
 
 Usage: python scripts/bench_sampling.py [--cost-ms 2] [--fixes]
 """
@@ -214,7 +214,7 @@ def fix_run(folder: Path, right: dict[str, Any] | None, candidates: int) -> dict
 
 def fixes(folder: Path) -> dict[str, dict[str, Any]]:
     by_k: dict[str, dict[str, Any]] = {}
-    for k in (1, 3):
+    for k in (1, 2, 3):
         runs = []
         for name, right in FIXERS.items():
             run = fix_run(Path(tempfile.mkdtemp(dir=folder)), right, k)
@@ -254,10 +254,13 @@ def main() -> int:
             share = round(passing / len(BEHAVIOURS), 3)
             by_n[label] = {"all_passing": share, "calls": calls, "tokens": tokens}
             print(f"N={label}: {passing} of {len(BEHAVIOURS)} files all passing, {calls} calls")
-        # A wave that finds nothing (all 8 asked) on a 4-slot server whose answers take time.
+        # Two waves that find nothing (8 candidates, each different and each failing of its
+        # own) on a 4-slot server whose answers take time.
         cost = {"slots": 4, "cost": {"completion_seconds": args.cost_ms / 1000}}
-        never = BEHAVIOURS["never right (wrong value)"]
-        slow = [{**r, "reply": {**r["reply"], "delay": 0.5}} for r in never]
+        temps = [0.3, 0.6, 0.8, 1.0, 0.4, 0.7, 0.9, 1.1]
+        slow = [{"match": {"temperature": [t - 0.01, t + 0.01]},
+                 "reply": {**answer(f"# candidate at {t}\n{BAD_IMPORT}"), "delay": 0.5}}
+                for t in temps]  # fmt: skip
         _, _, _, sequential = sample(layout, slow, Waves(4, 4, parallel=1), cost)
         _, _, _, parallel = sample(layout, slow, Waves(4, 4, parallel=4), cost)
         speedup = round(sequential / parallel, 2)
