@@ -43,6 +43,7 @@ from protocol.config import Config, ModelRoute, Providers  # noqa: E402
 from protocol.llm import ChatMessage, ModelClient  # noqa: E402
 from protocol.llm.budget import estimate_message_tokens  # noqa: E402
 from protocol.llm.scripted import Scenario, ScriptedServer  # noqa: E402
+from protocol.llm.weak_models import CONSTANTS_TEST  # noqa: E402
 from protocol.sandbox import Sandbox  # noqa: E402
 
 MODEL = "tester:1b"
@@ -94,6 +95,7 @@ BEHAVIOURS: dict[str, list[dict[str, Any]]] = {
     "right at one seed in four": rules_of({"seed": 3}),
     "right once told what failed": rules_of({"contains": "failed with"}),
     "a clock test unless t 0.7": rules_of({"temperature": [0.65, 0.75]}, CLOCK),
+    "SmolLM2's constants unless told": rules_of({"contains": "tests no code"}, CONSTANTS_TEST),
     "never right (wrong value)": rules_of(None, WRONG_VALUE),
 }
 SETTINGS = {"1": Waves(1, 0), "4": Waves(4, 0), "4+4": Waves(4, 4)}

@@ -40,6 +40,8 @@ class Mode(StrEnum):
     SCHEMA_WRONG_TYPE = "schema_wrong_type"  # a schema answer with a field of the wrong type
     TEST_NOW_EQUALITY = "test_now_equality"  # a test comparing datetime.now() for equality
     TEST_CANNOT_FAIL = "test_cannot_fail"  # a test whose assertion holds whatever the code
+    # SmolLM2's test (issue 13): `assert 100 + 200 == 210`, constants only, no code imported
+    TEST_OF_CONSTANTS = "test_of_constants"
     BREAKING_EDIT = "breaking_edit"  # a fix that breaks a file that passed
     SCHEMA_CUT = "schema_cut"  # a plan or RCA answer that runs to the token limit
     PLAN_SLIPS = "plan_slips"  # a plan in the schema that cannot be built as it stands
@@ -120,10 +122,15 @@ def builder(mode: Mode, path: str, content: str) -> Rule:
 def tester(mode: Mode, path: str, buggy: str, content: str) -> Rule:
     """The tester of `path` writing `buggy` first (a test with a classic bug of `mode`), then
     `content` whatever it was told, then finishing."""
-    if mode not in (Mode.TEST_NOW_EQUALITY, Mode.TEST_CANNOT_FAIL):
+    if mode not in (Mode.TEST_NOW_EQUALITY, Mode.TEST_CANNOT_FAIL, Mode.TEST_OF_CONSTANTS):
         raise ValueError(f"{mode} is not a tester's mode")
     return {"name": f"{mode} tester of {path}", "match": {"files": path},
             "replies": [write(path, buggy), write(path, content), FINISH]}  # fmt: skip
+
+
+# What SmolLM2-135M answered for a test file of shop.total: no import of the code under test,
+# and arithmetic on constants (which fails: 300 is not 210).
+CONSTANTS_TEST = "import pytest\n\n\ndef test_shop():\n    assert 100 + 200 == 210\n"
 
 
 def fixer(path: str, *replies: Reply) -> Rule:

@@ -73,6 +73,18 @@ def test_an_assertion_that_can_fail_on_its_merits_is_left_alone(assertion: str) 
     assert problems(assertion) == []
 
 
+@pytest.mark.parametrize(
+    "assertion", ["assert 100 + 200 == 210", "assert 2 * 3 == 6", "assert 'a' in 'abc'"]
+)
+def test_an_assertion_of_constants_only_tests_no_code(assertion: str) -> None:
+    [problem] = problems(assertion)
+    assert "tests no code" in problem
+
+
+def test_assert_false_marking_a_path_not_to_be_reached_is_left_alone() -> None:
+    assert problems("try:\n    greet(None)\n    assert False\nexcept TypeError:\n    pass") == []
+
+
 def test_every_weak_assertion_is_named_in_line_order() -> None:
     source = "def test_a():\n    assert x == x\n\n\ndef test_b():\n    assert True\n"
     assert [f.line for f in weak_assertions(source)] == [2, 6]
