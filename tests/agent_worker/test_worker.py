@@ -267,7 +267,7 @@ def test_a_write_outside_the_tasks_files_is_refused_but_a_fix_may_write_its_edit
 
 def test_a_test_that_cannot_fail_is_sent_back_at_finish_too(team: StartTeam) -> None:
     weak = "def test_x() -> None:\n    assert True\n"
-    good = "def test_x() -> None:\n    assert len("ab") == 2\n"
+    good = "def test_x() -> None:\n    assert len('ab') == 2\n"
     t = team(
         [
             {
