@@ -36,6 +36,7 @@ from protocol.llm import ChatMessage, ModelClient, ModelError
 from protocol.llm.types import CallProgress
 from protocol.sandbox import Sandbox
 from protocol.tracing import Tracer
+from protocol.workspace_files import read_text_inside
 
 SAMPLE_REQUEST = """Write the whole of {path} now: pytest tests of the source above, importing
 only the names it defines. Answer with the file's content in one ```python block, nothing
@@ -44,6 +45,9 @@ SECOND_WAVE_NOTE = """Earlier candidates for {path} failed with:
 {errors}
 Avoid these mistakes: import only names the source defines, call them as they are defined,
 and assert what the task says the code must do."""
+CURRENT_FILE = """{path} is now:
+```python
+{content}```"""
 JUNIT = ".candidate-junit.xml"
 NO_PYTEST = "No module named pytest"
 
@@ -117,6 +121,9 @@ class TestSampler:
         first wave's failures in its prompt."""
         sampled = Sampled(path)
         request = SAMPLE_REQUEST.format(path=path)
+        current = read_text_inside(self.layout.workspace, path)
+        if current:  # a fix of tests that failed verification: what they are now
+            request = f"{CURRENT_FILE.format(path=path, content=current)}\n\n{request}"
         first = temperatures(self.waves.first, self.waves.first_temperatures)
         sampled.candidates += self._wave(1, first, path, [*messages, ChatMessage.user(request)], 0)
         if only_the_code_fails(sampled.candidates):

@@ -566,7 +566,7 @@ class Worker:
                               on_event=self.view.event, should_stop=self._shutdown_pending,
                               tracer=tracer)  # fmt: skip
         budget = first.route.context_window // 3
-        prompt = task_prompt(assignment, self.layout.workspace, budget)
+        prompt = task_prompt(assignment, self.layout.workspace, budget, "whole")  # no tools
         messages = [ChatMessage.system(SAMPLING_SYSTEM.format(name=self.name)),
                     ChatMessage.user(prompt)]  # fmt: skip
         self._progress(assignment.task_id, "sampling",

@@ -90,3 +90,12 @@ def test_tests_failing_only_for_the_code_s_reasons_need_no_second_wave(team: Sta
     log = t.layout.log_file("tester").read_text()
     assert "every failure is the code's, not the tests': no second wave" in log
     assert "candidate 4 (wave 1, temperature 1): 0 of 1 tests pass (failures: 1 the code's" in log
+
+
+def test_a_fix_of_tests_shows_the_candidates_the_file_as_it_is(team: StartTeam) -> None:
+    t = team([rule(GOOD)])
+    write_workspace_file(t.layout.workspace, TEST_PATH, BAD_IMPORT)
+    task = run_tester(t)
+    assert task.status == TaskStatus.DONE
+    asked = t.server.log[0].body["messages"][-1]["content"]
+    assert f"{TEST_PATH} is now:" in asked and "from calc import mul" in asked
