@@ -11,18 +11,12 @@ from protocol import TaskStatus
 from protocol.llm import weak_models as weak
 from protocol.llm.weak_models import Mode
 from protocol.tracing import read_spans
-from tests.e2e.weak_team import MODEL, WeakRun, criterion, module, run_weak_team
+from tests.e2e.weak_team import DOUBLE_BUGGY, DOUBLER_PLAN, MODEL, WeakRun, run_weak_team
 
 pytestmark = pytest.mark.timeout(300)
 
 STRONG = "strong"
-WRONG = "def double(n: int) -> int:\n    return n + n + 1\n"
 RIGHT = "def double(n: int) -> int:\n    return 2 * n\n"
-PLAN = {
-    "summary": "a doubler",
-    "modules": [module("double", "double.py")],
-    "dod": [criterion("D1", "command", "python3 -c 'import double; assert double.double(2) == 4'")],
-}
 RCA = {
     "whys": ["double(2) is 5", "it adds 1", "a slip", "it was not tested", "a slip"],
     "root_cause": "double adds one too many",
@@ -32,10 +26,10 @@ RCA = {
 
 @pytest.fixture(scope="module")
 def cascaded(tmp_path_factory: pytest.TempPathFactory) -> WeakRun:
-    wrong = weak.builder(Mode.WELL, "double.py", WRONG)  # every time it is asked
+    wrong = weak.builder(Mode.WELL, "double.py", DOUBLE_BUGGY)  # every time it is asked
     right = weak.builder(Mode.WELL, "double.py", RIGHT)
     rules = [
-        weak.schema_answer("Plan", PLAN),
+        weak.schema_answer("Plan", DOUBLER_PLAN),
         weak.schema_answer("RcaReport", RCA),
         {**right, "match": {**right["match"], "model": STRONG}},
         {**wrong, "match": {**wrong["match"], "model": MODEL}},

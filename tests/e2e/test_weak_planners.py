@@ -12,7 +12,14 @@ from protocol import TaskStatus, TaskStore
 from protocol.llm import weak_models as weak
 from protocol.llm.weak_models import Mode
 from protocol.plan import load_plan
-from tests.e2e.weak_team import WeakRun, criterion, module, run_weak_team
+from tests.e2e.weak_team import (
+    DOUBLE_BUGGY,
+    DOUBLER_PLAN,
+    WeakRun,
+    criterion,
+    module,
+    run_weak_team,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -69,19 +76,13 @@ def test_the_cut_plan_is_asked_for_again_shorter(planned: WeakRun) -> None:
 
 # --- an RCA answer cut at its token limit ------------------------------------------------------
 
-DOUBLE_BUGGY = "def double(n: int) -> int:\n    return n + n + 1\n"
 DOUBLE = "def double(n: int) -> int:\n    return n + n\n"
-DOUBLE_PLAN = {
-    "summary": "a doubler",
-    "modules": [module("double", "double.py")],
-    "dod": [criterion("D1", "command", "python3 -c 'import double; assert double.double(2) == 4'")],
-}
 
 
 @pytest.fixture(scope="module")
 def unanalysed(tmp_path_factory: pytest.TempPathFactory) -> WeakRun:
     rules = [
-        weak.schema_answer("Plan", DOUBLE_PLAN),
+        weak.schema_answer("Plan", DOUBLER_PLAN),
         {
             "name": f"{Mode.SCHEMA_CUT} RcaReport",
             "match": {"schema": "RcaReport"},

@@ -39,6 +39,15 @@ def criterion(id: str, kind: str, target: str) -> dict[str, str]:
             "target_file": target}  # fmt: skip
 
 
+# A doubler with a planted bug: the plan, and the first build's file, of more than one run.
+DOUBLE_BUGGY = "def double(n: int) -> int:\n    return n + n + 1\n"
+DOUBLER_PLAN = {
+    "summary": "a doubler",
+    "modules": [module("double", "double.py")],
+    "dod": [criterion("D1", "command", "python3 -c 'import double; assert double.double(2) == 4'")],
+}
+
+
 def common_rules() -> list[dict[str, Any]]:
     """What every weak team's scenario ends with: an explorer that looks and finishes, and
     any request no other rule took answered with `finish`."""
