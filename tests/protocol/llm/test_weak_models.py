@@ -12,7 +12,7 @@ from protocol.llm import weak_models as weak
 from protocol.llm.scripted import Rule, Scenario, ScriptedServer
 from protocol.llm.weak_models import Mode
 
-TESTER_MODES = (Mode.TEST_NOW_EQUALITY, Mode.TEST_CANNOT_FAIL)
+TESTER_MODES = (Mode.TEST_NOW_EQUALITY, Mode.TEST_CANNOT_FAIL, Mode.TEST_OF_CONSTANTS)
 SCHEMA_MODES = (Mode.SCHEMA_MISSING_FIELD, Mode.SCHEMA_WRONG_TYPE, Mode.SCHEMA_CUT, Mode.PLAN_SLIPS)
 BUILDER_MODES = [m for m in Mode if m not in (*TESTER_MODES, *SCHEMA_MODES, Mode.BREAKING_EDIT)]
 
