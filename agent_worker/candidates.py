@@ -15,8 +15,6 @@ from typing import Any
 
 from protocol.llm import ToolCall
 
-FIRST_WAVE = (0.3, 0.6, 0.8, 1.0)
-SECOND_WAVE = (0.4, 0.7, 0.9, 1.1)
 DIGEST_CHARS = 1_500  # of the first wave's failures, in each second-wave prompt
 
 

@@ -29,13 +29,13 @@ from agent_worker.candidates import (
     temperatures,
 )
 from agent_worker.tools import UNLISTED_DIRS
-from protocol.config import Config
+from coordinator.verify import PYTEST
+from protocol.config import Config, SamplingSettings
 from protocol.environment import is_secret_path
 from protocol.layout import Layout
 from protocol.llm import ChatMessage, ModelClient, ModelError
 from protocol.llm.types import CallProgress
 from protocol.sandbox import Sandbox
-from protocol.tracing import Tracer
 from protocol.workspace_files import read_text_inside
 
 SAMPLE_REQUEST = """Write the whole of {path} now: pytest tests of the source above, importing
@@ -49,6 +49,7 @@ CURRENT_FILE = """{path} is now:
 ```python
 {content}```"""
 JUNIT = ".candidate-junit.xml"
+DEFAULTS = SamplingSettings()
 NO_PYTEST = "No module named pytest"
 
 
@@ -58,14 +59,21 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class Waves:
-    """How many candidates each wave asks for, and at which temperatures."""
+    """How many candidates each wave asks for, and at which temperatures (the defaults are
+    `[sampling]`'s)."""
 
-    first: int = 4
-    second: int = 4
-    first_temperatures: tuple[float, ...] = (0.3, 0.6, 0.8, 1.0)
-    second_temperatures: tuple[float, ...] = (0.4, 0.7, 0.9, 1.1)
+    first: int = DEFAULTS.test_candidates
+    second: int = DEFAULTS.second_wave
+    first_temperatures: tuple[float, ...] = tuple(DEFAULTS.first_temperatures)
+    second_temperatures: tuple[float, ...] = tuple(DEFAULTS.second_temperatures)
     parallel: int = 1  # candidates asked at once: never more than the server serves
-    timeout: float = 120.0  # seconds for one candidate's test run
+    timeout: float = DEFAULTS.test_timeout  # seconds for one candidate's test run
+
+    @classmethod
+    def of(cls, settings: SamplingSettings, parallel: int) -> Waves:
+        return cls(settings.test_candidates, settings.second_wave,
+                   tuple(settings.first_temperatures), tuple(settings.second_temperatures),
+                   parallel, settings.test_timeout)  # fmt: skip
 
 
 @dataclass
@@ -110,7 +118,6 @@ class TestSampler:
     agent: str = "tester"
     on_event: Callable[[str, str], None] = lambda kind, detail: None
     should_stop: Callable[[], bool] = lambda: False
-    tracer: Tracer | None = None
     planned: frozenset[str] = frozenset()  # module names the plan builds (not all there yet)
     # By path and content: candidates alike are run once.
     _runs: dict[tuple[str, str], _Pending] = field(default_factory=dict)
@@ -264,8 +271,7 @@ class TestSampler:
             readable=readable,
         )
         env = {"PYTHONPATH": str(scratch)}
-        argv = [python, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider",
-                f"--junitxml={scratch / JUNIT}", path]  # fmt: skip
+        argv = [python, *PYTEST, f"--junitxml={scratch / JUNIT}", path]  # as verification runs
         done = policy.run(argv, timeout=self.waves.timeout, env=env, should_stop=stop)
         if NO_PYTEST in done.output:  # no pytest where the code runs: unittest, as verification
             module = PurePosixPath(path).with_suffix("").as_posix().replace("/", ".")

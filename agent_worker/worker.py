@@ -84,7 +84,7 @@ from protocol.llm import (
     TruncatedAnswer,
 )
 from protocol.messages import Message, ShutdownRequestMessage, utc_now
-from protocol.plan import DodCriterion
+from protocol.plan import DodCriterion, Plan
 from protocol.reports import ExplorationReport
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
 from protocol.tasks import TaskResult
@@ -103,6 +103,13 @@ class ChecksFailed(LoopStopped):
         super().__init__(f"files fail their checks: {message}")
         self.checks = checks
         self.details = "\n".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
+
+
+def raise_if_failing(checks: list[FileCheck]) -> None:
+    """`ChecksFailed` naming each file whose check fails, if any does."""
+    if any(not c.ok for c in checks):
+        bad = "; ".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
+        raise ChecksFailed(bad, checks)
 
 
 class Stopping(BaseException):
@@ -422,12 +429,13 @@ class Worker:
     def _attempt(self, assignment: TaskAssignment, config: Config, tracer: Tracer) -> Outcome:
         """One attempt at a task: a tester's test files sampled (best-of-N), a builder's fix
         sampled K times when configured, else one run of the agent loop."""
+        plan = read_plan(self.layout)
         if self._samples_tests(assignment, config):
-            sampled = self._sampled_attempt(assignment, config, tracer, self._toolbox(assignment))
+            toolbox = self._toolbox(assignment)
+            sampled = self._sampled_attempt(assignment, config, tracer, toolbox, plan)
             if sampled is not None:
                 return sampled
             # No candidate held a file: the agent loop writes the tests.
-        plan = read_plan(self.layout)
         fixes = config.sampling.fix_candidates
         if self.role == "builder" and assignment.context and fixes > 1 and plan is not None:
             return self._sampled_fixes(assignment, config, tracer, list(plan.dod), fixes)
@@ -470,9 +478,7 @@ class Worker:
                 self._progress(assignment.task_id, "repairing", failures)
                 summary = loop.run(messages, deadline)
                 checks = self._checks(toolbox.written, assignment.files)
-            if any(not c.ok for c in checks):
-                bad = "; ".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
-                raise ChecksFailed(bad, checks)
+            raise_if_failing(checks)
             result = TaskResult(summary=summary, files=toolbox.written,
                                 model=client.configured.model)  # fmt: skip
             if self.role == "explorer":
@@ -550,7 +556,12 @@ class Worker:
         )
 
     def _sampled_attempt(
-        self, assignment: TaskAssignment, config: Config, tracer: Tracer, toolbox: Toolbox
+        self,
+        assignment: TaskAssignment,
+        config: Config,
+        tracer: Tracer,
+        toolbox: Toolbox,
+        plan: Plan | None,
     ) -> Outcome | None:
         """Each test file as best-of-N candidates (agent_worker/test_sampling.py), the kept
         one written as any write is; None when no candidate of a file held one (the agent loop
@@ -559,19 +570,16 @@ class Worker:
         first = self._client(config, tracer)
         parallel = server_capacity(config, first)
         clients = [first, *(self._client(config, tracer) for _ in range(parallel - 1))]
-        waves = Waves(settings.test_candidates, settings.second_wave,
-                      tuple(settings.first_temperatures), tuple(settings.second_temperatures),
-                      parallel, settings.test_timeout)  # fmt: skip
+        waves = Waves.of(settings, parallel)
         sampler = TestSampler(self.layout, self.sandbox, clients, waves, self.name,
-                              on_event=self.view.event, should_stop=self._shutdown_pending,
-                              tracer=tracer)  # fmt: skip
+                              on_event=self.view.event,
+                              should_stop=self._shutdown_pending)  # fmt: skip
         budget = first.route.context_window // 3
         prompt = task_prompt(assignment, self.layout.workspace, budget, "whole")  # no tools
         messages = [ChatMessage.system(SAMPLING_SYSTEM.format(name=self.name)),
                     ChatMessage.user(prompt)]  # fmt: skip
         self._progress(assignment.task_id, "sampling",
                        f"{waves.first} candidates per test file, {parallel} at once")  # fmt: skip
-        plan = read_plan(self.layout)
         if plan is not None:  # an import of a module still to be built is not the test's fault
             sampler.planned = module_names([f.path for m in plan.modules for f in m.files])
         reports, models = [], []
@@ -603,9 +611,7 @@ class Worker:
             for client in clients:
                 client.close()
         checks = self._checks(toolbox.written, assignment.files)
-        if any(not c.ok for c in checks):
-            bad = "; ".join(f"{c.path}: {c.detail}" for c in checks if not c.ok)
-            raise ChecksFailed(bad, checks)
+        raise_if_failing(checks)
         summary = "; ".join(reports)[:500]
         model = ", ".join(dict.fromkeys(models))
         return (
