@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_worker.progress import STALL_ROUNDS, Call, Round, Stall, StallKind, trailing_stalls
-from agent_worker.prompts import ANSWER_CUT, LOOKED_FINISH, nudge
+from agent_worker.prompts import ANSWER_CUT, GUIDANCE, LOOKED_FINISH, nudge
 from agent_worker.tools import Finished, Toolbox, describe_arguments
 from protocol.config import TeamSettings
 from protocol.llm import ChatMessage, ModelClient, ToolCall, TruncatedAnswer
@@ -74,6 +74,9 @@ class AgentLoop:
     seed: int | None = None
     tracer: Tracer | None = None
     files: tuple[str, ...] = ()  # the task's FILES, named in a nudge
+    # The user's words that arrived since the last turn (`team tell`): put into the
+    # conversation before the next one.
+    guidance: Callable[[], list[str]] = lambda: []
     rounds: int = 0
     tokens: int = 0  # prompt + completion, over every call of this loop
     history: list[Round] = field(default_factory=list)
@@ -90,6 +93,8 @@ class AgentLoop:
             if time.monotonic() > deadline:
                 raise OutOfTime(f"no finish within {self.limits.max_seconds:g}s")
             self.check_tokens()
+            for words in self.guidance():
+                messages.append(ChatMessage.user(GUIDANCE.format(text=words)))
             self.rounds += 1
             summary = self.step(messages)
             if summary is None:

@@ -61,6 +61,8 @@ REPAIR_AFTER_CHECKS = """Your files do not pass their checks yet:
 {failures}
 Fix them, then call finish again."""
 # Said for the model when its answer was cut at the answer cap: the answer itself is lost.
+# The user's words (`team tell`), put into the conversation before the next turn.
+GUIDANCE = "Guidance from the user, who is watching this task (follow it): {text}"
 ANSWER_CUT = "(my answer was cut off at its token limit and is lost)"
 NUDGES = {
     StallKind.PROSE: "You answered with text and no tool call, so nothing was done. Answer "

@@ -56,6 +56,7 @@ from protocol import (
     ErrorCategory,
     ErrorReport,
     FileCheck,
+    Guidance,
     Layout,
     Mailbox,
     Payload,
@@ -83,7 +84,7 @@ from protocol.llm import (
     ToolCall,
     TruncatedAnswer,
 )
-from protocol.messages import Message, ShutdownRequestMessage, utc_now
+from protocol.messages import GuidanceMessage, Message, ShutdownRequestMessage, utc_now
 from protocol.plan import DodCriterion, Plan
 from protocol.reports import ExplorationReport
 from protocol.sandbox import UNCONFINED_NOTICE, Sandbox
@@ -172,6 +173,7 @@ class Worker:
             name=self.name, role=self.role, pid=os.getpid(), pane=os.environ.get("TMUX_PANE")
         )
         self.receiver: Receiver | None = None
+        self._guidance: list[str] = []  # told between tasks: for the next task's first turn
         self.tasks_done = 0
         self.unfinished: list[str] = []
         self._signals = 0
@@ -271,6 +273,10 @@ class Worker:
             self.tasks_done += 1
             if self.max_tasks is not None and self.tasks_done >= self.max_tasks:
                 self.stop.set()
+        elif isinstance(payload, Guidance):  # between tasks: for the next one
+            self._guidance.append(payload.text)
+            self.view.event("guidance", f"from {message.sender}, for the next task: "
+                                        f"{payload.text}")  # fmt: skip
         elif isinstance(payload, ShutdownRequest):
             if self._stale(message):
                 self.view.event("info", f"ignored an old shutdown request: {payload.reason}")
@@ -280,6 +286,19 @@ class Worker:
             self.stop.set()
         else:
             self.view.event("info", f"ignored a {message.type} from {message.sender}")
+
+    def _take_guidance(self) -> list[str]:
+        """The user's guidance for the task's next turn: what came between tasks, and what
+        has come since (taken from the inbox ahead of its turn; the pane shows each)."""
+        texts, self._guidance = self._guidance, []
+        if self.receiver is not None:
+            for message in self.receiver.take(lambda m: isinstance(m, GuidanceMessage)):
+                assert isinstance(message.payload, Guidance)
+                texts.append(message.payload.text)
+                self.view.event("guidance", f"from {message.sender}: {message.payload.text}")
+        if texts:
+            self.view.event("info", f"guidance put into the conversation ({len(texts)})")
+        return texts
 
     def _shutdown_pending(self) -> bool:
         """A safe point: a signal, or a shutdown_request for this life of the agent waiting in
@@ -459,6 +478,7 @@ class Worker:
             tracer=tracer,
             files=tuple(assignment.files),
             temperature=temperature,
+            guidance=self._take_guidance,
         )
         budget = client.route.context_window // 3
         edit_format = config.edit_format(client.configured)

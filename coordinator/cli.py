@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from coordinator import trace_export, trace_view, views
+from coordinator import steering, trace_export, trace_view, views
 from coordinator.activity import Activity, fold
+from coordinator.approval import Proposal
 from coordinator.classify import ErrorClass
 from coordinator.demo import (
     DEMO_TASK,
@@ -63,6 +64,7 @@ from protocol import (
     BadMessage,
     Layout,
     Mailbox,
+    Message,
     NotATeamWorkspace,
     Task,
     TaskFileError,
@@ -309,7 +311,8 @@ def send(
 ) -> None:
     """Send one message into an agent's inbox. It is validated before it is delivered.
 
-    This is how you answer a plan_approval, and a handy way to poke an agent while debugging.
+    `team approve` answers a plan_approval and `team tell` gives guidance; this is the raw
+    form of both, and a handy way to poke an agent while debugging.
     A message to an agent that is not running is delivered all the same (it reads it when it
     starts); a note on stderr says so.
 
@@ -341,12 +344,19 @@ def send(
     message = make_message(
         body, team=team.info.id, sender=sender, recipient=recipient, reply_to=reply_to
     )
+    _deliver(c, team, message)
+
+
+def _deliver(c: Context, team: Team, message: Message, said: str = "") -> None:
+    """Deliver `message`: one "delivered" line on stdout (what a script reads), and on
+    stderr a note when no one runs who would read it now."""
     try:
         delivered = Mailbox(team.layout, team.info.id).send(message)
     except UnknownRecipient as exc:
         raise click.ClickException(str(exc)) from None
+    recipient = message.recipient
     c.out.print(
-        f"delivered {message.type} {message.id} to {recipient} (seq {delivered.seq})",
+        f"delivered {message.type} {message.id} to {recipient} (seq {delivered.seq}){said}",
         highlight=False,
     )
     coordinator = read_agent(team.layout, "coordinator")
@@ -358,6 +368,57 @@ def send(
     )
     if note:  # on stderr: stdout stays the one "delivered" line a script may read
         click.echo(f"delivered, but {note}", err=True)
+
+
+@cli.command(short_help="Approve the plan waiting, or ask for another with feedback.")
+@click.option(
+    "--feedback",
+    default=None,
+    help="Do not approve: the planner makes a new plan with these words, shown for approval.",
+)
+@workspace_option
+@pass_context
+def approve(c: Context, feedback: str | None) -> None:
+    """Answer the plan that waits for your approval (`team up --approve-plan`, or
+    `[team] approve_plan = true`). Without --feedback the team builds it; with --feedback
+    the planner is asked again with your words, and the new plan waits for you in turn.
+    `team status` shows the plan; the answer waits in the coordinator's inbox if it is not
+    running (`team resume` reads it).
+
+    \b
+    Examples:
+      team approve
+      team approve --feedback "keep the store in SQLite, not JSON"
+    """
+    team = c.team()
+    try:
+        message = steering.approval_answer(team.layout, team.info.id, feedback)
+    except steering.NothingToSteer as exc:
+        raise click.ClickException(str(exc)) from None
+    _deliver(c, team, message, ": approved" if feedback is None else ": asked for another plan")
+
+
+@cli.command(short_help="Give an agent guidance for its next model turn.")
+@click.argument("agent")
+@click.argument("text")
+@workspace_option
+@pass_context
+def tell(c: Context, agent: str, text: str) -> None:
+    """Tell AGENT something for its next model turn: a worker puts TEXT into the task's
+    conversation (its pane shows it arrived; told while idle, it goes into its next task);
+    the coordinator puts it into every later planning and root-cause prompt.
+
+    \b
+    Examples:
+      team tell builder-storage "use pathlib, not os.path"
+      team tell coordinator "the CLI must stay compatible with Python 3.9"
+    """
+    team = c.team()
+    try:
+        message = steering.guidance(team.layout, team.info.id, agent, text)
+    except steering.NothingToSteer as exc:
+        raise click.ClickException(str(exc)) from None
+    _deliver(c, team, message)
 
 
 def _payload_bytes(payload: str) -> bytes:
@@ -422,7 +483,9 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
     and the same per_agent and per_task), activity (per agent: state, role, task_id,
     model_call {call_id, role, model, since} while one runs, last_tool {tool, outcome, at}),
     progress (tasks per status), dod (iteration, criteria [{id, passed, detail}], steps [{name,
-    passed, detail}]) and budget ([{ts, scope, limit, used, task_id}], the budgets reached).
+    passed, detail}]), budget ([{ts, scope, limit, used, task_id}], the budgets reached) and
+    approval (the plan waiting for `team approve`: {plan, request_id, round, feedback,
+    asked_at}, else null).
     docs/observability.md describes them.
 
     \b
@@ -446,6 +509,7 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
     activity = Activity.from_events(read_events(layout.events_jsonl).events, tasks)
     # Shown, and in --json, but not an exit 1: a team between two looks can show them.
     gone = liveness_problems(info, agents, tasks, is_running)
+    proposal = None if layout.plan_json.exists() else Proposal.load(layout.plan_proposal_json)
     if as_json:
         _print_json(
             {
@@ -459,6 +523,7 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
                 "progress": activity.progress(),
                 "dod": activity.dod_json(),
                 "budget": activity.budget_json(),
+                "approval": proposal.model_dump(mode="json") if proposal else None,
             }
         )
     else:
@@ -466,6 +531,8 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
             c.out.print(views.team_header(info))
         if activity.spend.model_calls:
             c.out.print(Text(spend_line(activity), style="dim"))
+        if proposal is not None:
+            c.out.print(views.proposal_text(proposal), highlight=False)
         for line in gone:  # first: the header's status is what the dead process last wrote
             c.out.print(
                 Text.assemble(("not running: ", "bold yellow"), inert(line)), highlight=False
@@ -784,10 +851,23 @@ def _options(given: dict[str, Any]) -> LaunchOptions:
 @cli.command(short_help="Set a team to work on a task.")
 @click.argument("task", required=False)
 @click.option("-f", "--file", "task_file", type=click.File("r"), help="Read the task from a file.")
+@click.option(
+    "--approve-plan",
+    is_flag=True,
+    help="Show the plan and wait for `team approve` before any worker builds (also "
+    "[team] approve_plan = true in the config).",
+)
 @launch_options
 @workspace_option
 @pass_context
-def up(c: Context, task: str | None, task_file: Any, no_sandbox: bool, **given: Any) -> None:
+def up(
+    c: Context,
+    task: str | None,
+    task_file: Any,
+    approve_plan: bool,
+    no_sandbox: bool,
+    **given: Any,
+) -> None:
     """Set a team of agents to work on TASK in the workspace: explore, plan, build in
     parallel, verify, fix, until every Definition-of-Done criterion passes.
 
@@ -800,6 +880,7 @@ def up(c: Context, task: str | None, task_file: Any, no_sandbox: bool, **given: 
     Examples:
       team up "a todo CLI with a JSON store and tests" -w ./todo
       team up -f task.md --workers 2 --wait
+      team up --approve-plan "a URL shortener"   # then: team status, team approve
     """
     text = (task_file.read() if task_file else task or "").strip()
     if not text:
@@ -809,7 +890,9 @@ def up(c: Context, task: str | None, task_file: Any, no_sandbox: bool, **given: 
     start_lock = _start_lock(c.workspace, "team up")
     try:
         team = prepare(c.workspace, text)
-    except UpError as exc:
+        if approve_plan:  # in team.json: a resumed team still waits for the approval
+            team = Team(team.layout, update_team(team.layout.team_json, approve_plan=True))
+    except (UpError, TeamFileError) as exc:
         start_lock.release()
         raise click.ClickException(str(exc)) from None
     _say_placement(c, team)

@@ -168,6 +168,7 @@ def archive_finished_run(layout: Layout) -> str | None:
         p
         for p in (
             layout.plan_json,
+            layout.plan_proposal_json,
             layout.tasks_dir,
             layout.memory_json,
             layout.snapshots_dir,

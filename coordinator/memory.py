@@ -22,6 +22,9 @@ class IterationRecord(BaseModel):
 
 class Memory(BaseModel):
     iterations: list[IterationRecord] = Field(default_factory=list)
+    # What the user told the coordinator (`team tell coordinator`), oldest first: in every
+    # later planning and RCA prompt.
+    guidance: list[str] = Field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Memory:
@@ -41,11 +44,21 @@ class Memory(BaseModel):
     def fingerprints(self) -> list[str]:
         return [i.fingerprint for i in self.iterations if i.fingerprint]
 
-    def render(self, max_tokens: int = 1_500) -> str:
-        """A short history for a prompt: each iteration's DoD results and RCA, newest last."""
-        if not self.iterations:
+    def guidance_text(self) -> str:
+        """The user's guidance as a prompt's paragraph ("" when there is none)."""
+        if not self.guidance:
             return ""
-        lines = ["History of earlier iterations:"]
+        said = "\n".join(f"- {words}" for words in self.guidance[-10:])
+        return f"The user's guidance (follow it):\n{said}"
+
+    def render(self, max_tokens: int = 1_500) -> str:
+        """A short history for a prompt: the user's guidance, then each iteration's DoD
+        results and RCA, newest last."""
+        guidance = self.guidance_text()
+        if not self.iterations:
+            return guidance
+        lines = [guidance] if guidance else []
+        lines.append("History of earlier iterations:")
         for entry in self.iterations:
             results = ", ".join(
                 f"{k} {'pass' if v else 'FAIL'}" for k, v in sorted(entry.dod.items())

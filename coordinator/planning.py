@@ -31,12 +31,14 @@ CUT_PLAN = """Your plan was cut off at its token limit. Give a shorter one: at m
 modules, descriptions and purposes of one short sentence, at most five criteria."""
 
 
-def plan_messages(task: str, report: ExplorationReport) -> list[ChatMessage]:
+def plan_messages(task: str, report: ExplorationReport, guidance: str = "") -> list[ChatMessage]:
+    """The planner's prompt; `guidance`, the user's words to the coordinator, comes last."""
     # The report as JSON, the form the explorer was asked to give it in.
     workspace = report.model_dump_json(indent=1)
+    told = f"\n\n{guidance}" if guidance else ""
     return [
         ChatMessage.system(PLAN_SYSTEM),
-        ChatMessage.user(f"The task: {task}\n\nThe workspace:\n{workspace}"),
+        ChatMessage.user(f"The task: {task}\n\nThe workspace:\n{workspace}{told}"),
     ]
 
 

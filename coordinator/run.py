@@ -22,6 +22,16 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from coordinator import criteria, git, rollback, snapshots
+from coordinator.approval import (
+    HOW_TO_ANSWER,
+    Proposal,
+    Verdict,
+    answers,
+    feedback_prompt,
+    render_plan,
+    request_text,
+    verdict_of,
+)
 from coordinator.building import Build
 from coordinator.decisions import after_verification, agent_role_of
 from coordinator.decompose import plan_to_tasks
@@ -42,13 +52,16 @@ from coordinator.validate import task_problems
 from coordinator.verify import Verification, failure_lines, verify
 from protocol import (
     COORDINATOR,
+    USER,
     Completion,
     DagError,
     Delivery,
     ErrorCategory,
     ErrorReport,
+    Guidance,
     Layout,
     Mailbox,
+    PlanApproval,
     ProgressUpdate,
     Receiver,
     ShutdownRequest,
@@ -121,6 +134,8 @@ class Coordinator:
         self.started_at: datetime = utc_now()
         self._exiting = threading.Event()
         self._state: AgentState | None = None
+        self._awaited: Proposal | None = None  # the plan that waits for the user's verdict
+        self._verdicts: dict[str, Verdict] = {}  # the user's answers, by request id
         # This run's trace: the run's span, under it each iteration, the planning and the
         # root-cause analysis; the workers' task spans hang under the iteration's.
         self.tracer = Tracer(
@@ -320,10 +335,40 @@ class Coordinator:
     # --- explore and plan ------------------------------------------------------------------
 
     def _plan(self) -> Plan:
+        """The plan to build: plan.json when there is one (a resumed team), else a new one,
+        approved by the user first when the team asks for approval."""
         if self.layout.plan_json.exists():
             return load_plan(self.layout.plan_json.read_bytes())
         survey = survey_workspace(self.layout.workspace)
-        report = self._explore(survey)
+        proposal = Proposal.load(self.layout.plan_proposal_json) if self._approves() else None
+        report: ExplorationReport | None = None
+        if proposal is None:
+            report = self._explore(survey)
+            plan = self._new_plan(survey, plan_messages(self.team.task, report,
+                                                        self.memory.guidance_text()))  # fmt: skip
+            if not self._approves():
+                return self._adopt(plan)
+            proposal = self._propose(plan, 1, [])
+        else:
+            self.say("info", f"plan {proposal.round} still waits for your approval")
+        while True:
+            verdict = self._await_verdict(proposal)
+            if verdict.approved:
+                self.say("done", f"plan {proposal.round} approved: building")
+                return self._adopt(proposal.plan)
+            self.say("info", f"plan {proposal.round} not approved: {verdict.feedback}")
+            feedback = [*proposal.feedback, verdict.feedback]
+            report = report or self._explore(survey)
+            messages = plan_messages(self.team.task, report, self.memory.guidance_text())
+            messages.append(ChatMessage.user(feedback_prompt(proposal.plan, feedback)))
+            proposal = self._propose(self._new_plan(survey, messages), proposal.round + 1,
+                                     feedback)  # fmt: skip
+
+    def _approves(self) -> bool:
+        return self.team.approve_plan or self.config.team.approve_plan
+
+    def _new_plan(self, survey: Survey, messages: list[ChatMessage]) -> Plan:
+        """A buildable plan from the planner, with what the workspace implies added by code."""
         self._set(TeamStatus.PLANNING)
         self.say("info", "planning")
         first_id = self.store.next_id()
@@ -333,18 +378,55 @@ class Coordinator:
                 answer = self._ask("plan", messages, PlanAnswer, planning, temperature)
                 return Plan.model_validate(answer.model_dump())
 
-            messages = plan_messages(self.team.task, report)
-            plan, tasks = buildable_plan(messages, ask, first_id, self.say)
+            plan, _ = buildable_plan(messages, ask, first_id, self.say)
         completed = criteria.complete(plan, survey)  # what the workspace implies, by code
         for note in completed.notes():
             self.say("info", note)
-        if completed.plan is not plan:
-            plan, tasks = completed.plan, plan_to_tasks(completed.plan, first_id=first_id)
+        return completed.plan
+
+    def _adopt(self, plan: Plan) -> Plan:
+        """The plan, as the one built: its tasks and plan.json on disk, the proposal gone."""
+        tasks = plan_to_tasks(plan, first_id=self.store.next_id())
         self.store.add(tasks)  # the tasks first: a plan on disk means its tasks are too
         atomic_write_json(self.layout.plan_json, plan)
+        self.layout.plan_proposal_json.unlink(missing_ok=True)
         self.say("info", f"plan: {len(tasks)} tasks, {len(plan.dod)} criteria")
         self._warn_of_uncommitted_overlap(tasks)
         return plan
+
+    def _propose(self, plan: Plan, round_: int, feedback: list[str]) -> Proposal:
+        """The plan to the user's inbox as a plan_approval request, and on disk as the
+        proposal (saved first: a request the user answers always has its plan)."""
+        request = make_message(
+            PlanApproval(stage="request", plan_summary=request_text(plan, round_)),
+            team=self.team.id,
+            sender=COORDINATOR,
+            recipient=USER,
+        )
+        proposal = Proposal(plan=plan, request_id=request.id, round=round_, feedback=feedback,
+                            asked_at=request.created_at)  # fmt: skip
+        proposal.save(self.layout.plan_proposal_json)
+        self.mailbox.send(request)
+        return proposal
+
+    def _await_verdict(self, proposal: Proposal) -> Verdict:
+        """Show the plan and wait for the user's answer to its request, handling the inbox
+        (a stop request stops the wait: the proposal stays, and `team resume` waits again)."""
+        self._set(TeamStatus.AWAITING_APPROVAL, f"plan {proposal.round}: {HOW_TO_ANSWER}")
+        for line in render_plan(proposal.plan):
+            self.say("info", line)
+        self.say("info", f"waiting for your approval: {HOW_TO_ANSWER}")
+        self._awaited = proposal
+        try:
+            while True:
+                verdict = self._verdicts.pop(proposal.request_id, None)
+                if verdict is not None:
+                    return verdict
+                if self.stop_reason:
+                    raise TeamStopped(self.stop_reason)
+                self.receiver.serve(max_idle=0.5)
+        finally:
+            self._awaited = None
 
     def _warn_of_uncommitted_overlap(self, tasks: list[Task]) -> None:
         """The user's uncommitted files that the plan changes too: said now, and kept in
@@ -407,6 +489,13 @@ class Coordinator:
                 self.model_down_role = MODEL_ROLE[agent_role_of(message.sender)]
         elif isinstance(payload, ProgressUpdate):
             self.say("info", f"{message.sender}: task {payload.task_id} {payload.phase}")
+        elif isinstance(payload, PlanApproval):
+            self._on_approval(message.sender, payload, message.reply_to, message.created_at)
+        elif isinstance(payload, Guidance):
+            self.memory.guidance.append(payload.text)
+            self.memory.save(self.layout.memory_json)
+            self.say("info", f"guidance from {message.sender} (for the next plan or RCA): "
+                             f"{payload.text}")  # fmt: skip
         elif isinstance(payload, ShutdownRequest):
             if message.created_at < self.started_at:
                 self.say("info", f"ignored an old shutdown request: {payload.reason}")
@@ -415,6 +504,21 @@ class Coordinator:
             # Done waiting for the workers before whoever asked ends this process.
             self.stop_grace = min(self.stop_grace, payload.grace_seconds * 0.8)
             self.request_stop(payload.reason)
+
+    def _on_approval(
+        self, sender: str, answer: PlanApproval, reply_to: str | None, sent_at: datetime
+    ) -> None:
+        """A user's answer to the plan waiting: kept for the wait to take."""
+        verdict = verdict_of(answer)
+        awaited = self._awaited or Proposal.load(self.layout.plan_proposal_json)
+        if verdict is None or awaited is None or not answers(reply_to, awaited.request_id):
+            self.say("info", f"ignored a plan_approval from {sender}: no plan of ours waits for it")
+            return
+        if reply_to is None and sent_at < awaited.asked_at:
+            self.say("info", f"ignored a plan_approval from {sender} sent before plan "
+                             f"{awaited.round} was asked")  # fmt: skip
+            return
+        self._verdicts[awaited.request_id] = verdict
 
     def _checkpoint(self) -> None:
         """Between two looks at the tasks: handle the inbox, stop if asked, put back a

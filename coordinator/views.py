@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coordinator.activity import Spend
+from coordinator.approval import HOW_TO_ANSWER, Proposal, render_plan
 from coordinator.inbox_watch import entry_time, is_info, needs_handling
 from coordinator.logs import LogFile
 from protocol import USER, InboxEntry, Task, TaskStatus, TeamInfo, summarize
@@ -206,3 +207,14 @@ def info_note(entries: list[InboxEntry]) -> str:
         f"{len(entries)} {answers} no reply ({kinds} from "
         f"{inert_line(senders)}): `team inbox {USER} --all` shows them"
     )
+
+
+def proposal_text(proposal: Proposal) -> Text:
+    """The plan waiting for the user's approval, with how to answer it."""
+    text = Text.assemble((f"plan {proposal.round} waits for your approval", "bold yellow"), "\n")
+    for words in proposal.feedback:
+        text.append(f"(asked again with your feedback: {words})\n", style="dim")
+    for line in render_plan(proposal.plan):
+        text.append(inert(line) + "\n")
+    text.append(HOW_TO_ANSWER, style="bold")
+    return text

@@ -116,6 +116,8 @@ class TeamSettings(_Strict):
     max_tokens: int | None = Field(default=None, ge=1)  # the whole team run
     task_max_tokens: int | None = Field(default=None, ge=1)  # one task attempt
     trace_store_mb: int = Field(default=256, ge=0)  # full model exchanges kept in traces/
+    # Wait for the user to approve each plan (`team approve`) before any worker builds.
+    approve_plan: bool = False
 
     @property
     def trace_store_bytes(self) -> int:

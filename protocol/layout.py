@@ -112,6 +112,11 @@ class Layout:
         return self.root / "plan.json"
 
     @property
+    def plan_proposal_json(self) -> Path:
+        """A plan waiting for the user's approval (`team approve`): plan.json once approved."""
+        return self.root / "plan.proposed.json"
+
+    @property
     def tasks_dir(self) -> Path:
         return self.root / "tasks"
 

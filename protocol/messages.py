@@ -1,4 +1,5 @@
-"""Protocol v1: the message envelope and its seven payload types (DESIGN §4).
+"""Protocol v1: the message envelope and its eight payload types (DESIGN §4; `guidance`, the
+eighth, came with issue 14).
 
 A message on disk is one JSON object:
 
@@ -141,6 +142,22 @@ class PlanApproval(_Model):
         return self
 
 
+GUIDANCE_MAX_CHARS = 4000
+
+
+class Guidance(_Model):
+    """Words from the user (`team tell`) for an agent's next model turn: a worker puts them
+    into its task's conversation, the coordinator into its next planning or RCA prompt."""
+
+    text: str = Field(min_length=1, max_length=GUIDANCE_MAX_CHARS)
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> Self:
+        if not self.text.strip():
+            raise ValueError("guidance needs some text")
+        return self
+
+
 class ShutdownRequest(_Model):
     reason: str
     grace_seconds: float = Field(default=30.0, ge=0)
@@ -157,6 +174,7 @@ Payload = (
     | Completion
     | ErrorReport
     | PlanApproval
+    | Guidance
     | ShutdownRequest
     | ShutdownResponse
 )
@@ -200,6 +218,11 @@ class PlanApprovalMessage(_Envelope):
     payload: PlanApproval
 
 
+class GuidanceMessage(_Envelope):
+    type: Literal["guidance"] = "guidance"
+    payload: Guidance
+
+
 class ShutdownRequestMessage(_Envelope):
     type: Literal["shutdown_request"] = "shutdown_request"
     payload: ShutdownRequest
@@ -216,6 +239,7 @@ Message = Annotated[
     | CompletionMessage
     | ErrorReportMessage
     | PlanApprovalMessage
+    | GuidanceMessage
     | ShutdownRequestMessage
     | ShutdownResponseMessage,
     Field(discriminator="type"),
@@ -228,6 +252,7 @@ _ENVELOPES: dict[type[BaseModel], type[_Envelope]] = {
     Completion: CompletionMessage,
     ErrorReport: ErrorReportMessage,
     PlanApproval: PlanApprovalMessage,
+    Guidance: GuidanceMessage,
     ShutdownRequest: ShutdownRequestMessage,
     ShutdownResponse: ShutdownResponseMessage,
 }
@@ -288,6 +313,8 @@ def summarize(message: Message) -> str:
         case PlanApproval():
             verdict = "approved" if p.approved else "rejected"
             return verdict + (f": {p.feedback}" if p.feedback else "")
+        case Guidance():
+            return f"guidance: {p.text}"
         case ShutdownRequest():
             return f"shut down within {p.grace_seconds:g}s: {p.reason}"
         case ShutdownResponse():

@@ -221,6 +221,33 @@ class Receiver:
             self._peeked.add(file_name)
         return False
 
+    def take(self, wanted: Callable[[Message], bool]) -> list[Message]:
+        """Handle now, ahead of their turn, the waiting messages that are `wanted`, and return
+        them: for messages that order does not concern, read in the middle of a handler (the
+        user's guidance during a task). Each is committed to `cur/` as `serve` would; a bad
+        or duplicate file is left for `serve` to judge."""
+        taken: list[Message] = []
+        for file_name in sorted(os.listdir(self.inbox.new)):
+            name = MessageName.parse(file_name)
+            if name is None:
+                continue
+            try:
+                message = self._read(file_name)
+            except (FileNotFoundError, BadMessage, OSError):
+                continue
+            if (
+                not wanted(message)
+                or message.recipient != self.agent
+                or message.id in self._handled
+                or (name.message_id, name.sender) != (message.id, message.sender)
+            ):
+                continue
+            move_file(self.inbox.new / file_name, self.inbox.cur / file_name)
+            self._handled[message.id] = file_name
+            events.emit(self.layout.events_jsonl, MessageEvent.of("handled", message))
+            taken.append(message)
+        return taken
+
     def _snapshot(self) -> list[str]:
         """The names in `new/` that can be handled now without breaking the order.
 

@@ -26,6 +26,7 @@ class TeamStatus(StrEnum):
     INITIALISED = "initialised"
     EXPLORING = "exploring"
     PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"  # a plan waits for the user (`team approve`)
     BUILDING = "building"
     VERIFYING = "verifying"
     DONE = "done"
@@ -107,6 +108,8 @@ class TeamInfo(BaseModel):
     detail: str = ""  # what the team is doing now, or why it stopped
     # The user passed --no-sandbox: model code runs unconfined, and every view says so.
     unconfined: bool = False
+    # `team up --approve-plan` (or `[team] approve_plan`): no build before the user approves.
+    approve_plan: bool = False
     repository: TeamRepository | None = None
     created_at: datetime = Field(default_factory=utc_now)
     trace_id: str = ""  # the running (or last) coordinator's trace: traces/<trace_id>.jsonl

@@ -11,6 +11,7 @@ from protocol import (
     Completion,
     ErrorCategory,
     ErrorReport,
+    Guidance,
     PlanApproval,
     ShutdownRequest,
     TaskAssignment,
@@ -33,6 +34,7 @@ EVERY_PAYLOAD = [
     ErrorReport(task_id=None, category=ErrorCategory.MODEL, message="down", recoverable=True),
     PlanApproval(stage="request", plan_summary="3 modules"),
     PlanApproval(stage="response", approved=False, feedback="split storage"),
+    Guidance(text="use pathlib"),
     ShutdownRequest(reason="done", grace_seconds=5),
     ShutdownResponse(accepted=True, unfinished=["task 4"]),
 ]
@@ -60,10 +62,16 @@ def test_the_wire_format_is_the_documented_envelope() -> None:
     assert wire["created_at"].endswith("Z")
 
 
-def test_the_json_schema_lists_all_seven_types() -> None:
+def test_the_json_schema_lists_all_eight_types() -> None:
     schema = message_json_schema()
     assert set(schema["discriminator"]["mapping"]) == set(MESSAGE_TYPES)
-    assert len(MESSAGE_TYPES) == 7
+    assert len(MESSAGE_TYPES) == 8
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "x" * 4001])
+def test_guidance_is_some_text_of_bounded_length(text: str) -> None:
+    with pytest.raises(ValidationError):
+        Guidance(text=text)
 
 
 def test_an_unknown_payload_field_is_rejected() -> None:
