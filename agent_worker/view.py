@@ -15,7 +15,7 @@ from protocol.llm.types import CallProgress
 
 STYLES = {
     "task": "bold cyan",
-    "guidance": "bold magenta",
+    "told": "bold magenta",
     "tool": "white",
     "write": "green",
     "lint": "bold red",

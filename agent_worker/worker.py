@@ -275,8 +275,8 @@ class Worker:
                 self.stop.set()
         elif isinstance(payload, Guidance):  # between tasks: for the next one
             self._guidance.append(payload.text)
-            self.view.event("guidance", f"from {message.sender}, for the next task: "
-                                        f"{payload.text}")  # fmt: skip
+            self.view.event("told", f"guidance from {message.sender}, for the next task: "
+                                    f"{payload.text}")  # fmt: skip
         elif isinstance(payload, ShutdownRequest):
             if self._stale(message):
                 self.view.event("info", f"ignored an old shutdown request: {payload.reason}")
@@ -295,7 +295,7 @@ class Worker:
             for message in self.receiver.take(lambda m: isinstance(m, GuidanceMessage)):
                 assert isinstance(message.payload, Guidance)
                 texts.append(message.payload.text)
-                self.view.event("guidance", f"from {message.sender}: {message.payload.text}")
+                self.view.event("told", f"guidance from {message.sender}: {message.payload.text}")
         if texts:
             self.view.event("info", f"guidance put into the conversation ({len(texts)})")
         return texts
