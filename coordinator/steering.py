@@ -39,9 +39,7 @@ def approval_answer(layout: Layout, team_id: str, feedback: str | None) -> Messa
 def guidance(layout: Layout, team_id: str, agent: str, text: str) -> Message:
     """Guidance for `agent`'s next model turn (the coordinator's: its next plan or RCA)."""
     if agent == USER:
-        raise NothingToSteer(
-            "the user's inbox is yours: tell an agent, e.g. `team tell coordinator`"
-        )
+        raise NothingToSteer("that inbox is yours: tell an agent, e.g. `team tell coordinator`")
     if agent not in layout.inbox_names():
         known = ", ".join(n for n in layout.inbox_names() if n != USER) or "none yet"
         raise NothingToSteer(f"no agent named {agent!r} (agents: {known})")

@@ -184,3 +184,29 @@ def test_an_answer_cut_twice_stops_saying_which_cap_to_raise(
     assert isinstance(outcome, NoProgress) and outcome.kinds == [StallKind.CUT] * 2
     assert "raise models.build.max_answer_tokens (now 512) in .agents/config.toml" in str(outcome)
     assert len(server.log) == 2
+
+
+def test_guidance_that_arrives_between_turns_is_in_the_next_request(
+    team_dir: TeamDir, tmp_path: Path
+) -> None:
+    write = {"name": "write_file", "arguments": {"path": "a.py", "content": "x = 1\n"}}
+    rules = [
+        {"match": {"contains": "Guidance from the user"},
+         "reply": {"tool_calls": [{"name": "finish", "arguments": {"summary": "told"}}]}},
+        {"reply": {"tool_calls": [write]}},
+    ]  # fmt: skip
+    scenario = Scenario.model_validate({"models": [{"name": "m"}], "rules": rules})
+    pending = [[], ["use pathlib"]]  # nothing before the first turn, then the user's words
+    with ScriptedServer(scenario) as server:
+        loop = AgentLoop(
+            client_for(server.url, tmp_path),
+            Toolbox(team_dir.layout, "b", None, ALL_TOOLS),
+            Limits(),
+            guidance=lambda: pending.pop(0) if pending else [],
+        )
+        messages = [ChatMessage.user("TASK 1: x\nFILES: a.py")]
+        assert loop.run(messages) == "told"
+        turns = [r.seen for r in server.log]
+    assert [t.turn for t in turns] == [0, 1]
+    assert "use pathlib" not in turns[0].last_user
+    assert turns[1].last_user.endswith("(follow it): use pathlib")

@@ -8,6 +8,7 @@ import pytest
 
 from protocol import (
     Delivery,
+    Guidance,
     InboxBusy,
     Mailbox,
     MessageTooLarge,
@@ -290,3 +291,24 @@ def test_the_sender_of_a_message_whose_handler_failed_is_told(team_dir: TeamDir)
     [report] = list_inbox(team_dir.layout, "coordinator", team=team_dir.team_id)
     assert report.message is not None
     assert "handler failed: RuntimeError: disk full" in report.message.payload.message  # type: ignore[union-attr]
+
+
+def test_take_handles_the_wanted_messages_ahead_of_their_turn_and_serve_the_rest(
+    team_dir: TeamDir,
+) -> None:
+    told = make_message(Guidance(text="use pathlib"), team=team_dir.team_id, sender="user",
+                        recipient="worker")  # fmt: skip
+    for message in (update(team_dir, 1), told, update(team_dir, 2)):
+        team_dir.mailbox().send(message)
+    bad = team_dir.layout.inbox("worker").new / "9.user.x.json"
+    bad.write_text("not json")
+    recorder = Recorder()
+    with Receiver(team_dir.layout, team_dir.team_id, "worker", recorder, watch=False) as receiver:
+        assert receiver.take(lambda m: m.type == "guidance") == [told]
+        assert receiver.take(lambda m: m.type == "guidance") == []  # taken once
+        assert bad.exists()  # a bad file is for serve to judge
+        receiver.process_pending()
+    assert recorder.details == ["1", "2"]
+    assert [e.message for e in list_inbox(team_dir.layout, "worker", states=("cur",),
+                                          team=team_dir.team_id)][1] == told  # fmt: skip
+    assert receive_all(team_dir).deliveries == []  # nothing handled twice by the next one
