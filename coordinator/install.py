@@ -114,11 +114,11 @@ def _pyproject_requirements(workspace: Path, problems: list[str]) -> list[str]:
         *_list_of(data, "build-system", "requires"),
     ]
     found = []
-    for text in declared:
+    for entry in declared:
         try:
-            requirement = Requirement(str(text))
+            requirement = Requirement(str(entry))
         except InvalidRequirement:
-            problems.append(f"pyproject.toml: {text!r} is not a requirement")
+            problems.append(f"pyproject.toml: {entry!r} is not a requirement")
             continue
         if not requirement.url and not _looks_like_a_file(requirement.name):
             found.append(str(requirement))

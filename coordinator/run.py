@@ -415,7 +415,10 @@ class Coordinator:
         self._set(TeamStatus.AWAITING_APPROVAL, f"plan {proposal.round}: {HOW_TO_ANSWER}")
         for line in render_plan(proposal.plan):
             self.say("info", line)
-        self.say("info", f"waiting for your approval: {HOW_TO_ANSWER}")
+        repository = self.team.repository
+        here = repository.user_dir if repository else str(self.layout.workspace)
+        self.say("info", f"waiting for your approval: {HOW_TO_ANSWER} (in another shell, "
+                         f"with -w {here}; in tmux, Ctrl-b d detaches first)")  # fmt: skip
         self._awaited = proposal
         try:
             while True:
