@@ -32,6 +32,7 @@ from agent_worker.loop import (
     ShutdownRequested,
 )
 from agent_worker.prompts import (
+    GUIDANCE,
     REPAIR_AFTER_CHECKS,
     REPORT_REQUEST,
     SAMPLING_SYSTEM,
@@ -607,6 +608,9 @@ class Worker:
             for path in assignment.files:
                 if self._shutdown_pending():
                     raise ShutdownRequested("a shutdown was requested")
+                # The user's guidance reaches the candidates of the next file asked for.
+                messages += [ChatMessage.user(GUIDANCE.format(text=words))
+                             for words in self._take_guidance()]  # fmt: skip
                 with tracer.span(f"sample {path}", "sampling", path=path) as span:
                     sampled = sampler.sample(path, messages)
                     kept = sampled.kept
