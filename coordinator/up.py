@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -107,8 +108,8 @@ def coordinator_command(
 def take_start_lock(directory: Path, what: str) -> HeldLock:
     """The lock a `team up`/`resume`/`demo` holds from its first check until the coordinator
     holds the workspace's own lock: a second one started meanwhile stops here at once, so no
-    two can both decide that the workspace is free. Kept where the user's directory is
-    decided on: `.agents/` of a team in place, the git directory for a worktree team."""
+    two can both decide that the workspace is free. Kept outside the directory (see
+    `start_lock_path`)."""
     _refuse_inside_a_team(directory)
     path = start_lock_path(directory)
     try:
@@ -126,18 +127,27 @@ def take_start_lock(directory: Path, what: str) -> HeldLock:
 
 
 def start_lock_path(directory: Path) -> Path:
-    facts = git.repo_facts(directory)
-    if git.choose_mode(facts, _works_in_place(directory, facts)) == RepositoryMode.OWN:
-        folder = directory / ".agents"
-    else:
-        assert facts.common_dir is not None  # a worktree team: the user's repository
-        folder = facts.common_dir / "agent-team"
+    """Where the start lock for `directory` lives: in a folder of this user's, named after the
+    directory's resolved path, and never in the directory or its repository. What `team up`
+    does there (git init, team.json, a worktree) must not move the lock while it is held: a
+    second `team up` that came a moment later would decide from the changed directory, look
+    elsewhere, find no lock and start a second team."""
+    folder = lock_folder()
     name = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise UpError(cannot_write(directory, exc)) from None
+        raise UpError(
+            f"cannot make {folder}, where the start locks of team commands are kept: "
+            f"{exc.strerror or exc}; set XDG_RUNTIME_DIR to a folder of yours you can write to"
+        ) from None
     return folder / f"start-{name}.lock"
+
+
+def lock_folder() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) if runtime and Path(runtime).is_dir() else Path(tempfile.gettempdir())
+    return base / f"agent-team-{os.getuid()}"
 
 
 def cannot_write(directory: Path, exc: OSError) -> str:
