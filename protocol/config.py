@@ -11,6 +11,12 @@
 
     [limits]
     read_timeout = 600
+
+    [[endpoints]]                      # a pool of model servers (protocol/llm/pool.py)
+    url = "http://gpu2:11434"
+    provider = "ollama"
+    models = ["qwen2.5-coder:14b"]     # what it serves; empty: any model
+    capacity = 2                       # requests it answers at once
 """
 
 from __future__ import annotations
@@ -83,6 +89,25 @@ class Providers(_Strict):
     stream: bool = True
 
 
+class Endpoint(_Strict):
+    """One model server of the pool. The endpoints listed for a provider are where its calls
+    go, each call to the one with the fewest outstanding requests that serves the call's model
+    and role; a model or role none of them serves goes to the provider's URL above."""
+
+    url: str = Field(min_length=1)
+    provider: Literal["ollama", "openai", "anthropic"] = "ollama"
+    models: list[str] = Field(default_factory=list)  # empty: every model of the provider
+    roles: list[Role] = Field(default_factory=list)  # empty: every role
+    capacity: int = Field(default=1, ge=1, le=256)  # requests answered at once (-np N)
+
+    def serves(self, provider: str, model: str, role: str) -> bool:
+        return (
+            self.provider == provider
+            and (not self.models or model in self.models)
+            and (not self.roles or role in self.roles)
+        )
+
+
 class Limits(_Strict):
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=600.0, gt=0)
@@ -144,6 +169,7 @@ class Config(_Strict):
     providers: Providers = Field(default_factory=Providers)
     limits: Limits = Field(default_factory=Limits)
     team: TeamSettings = Field(default_factory=TeamSettings)
+    endpoints: list[Endpoint] = Field(default_factory=list)
 
     def route(self, role: Role) -> ModelRoute:
         return self.models[role]
@@ -339,4 +365,21 @@ def load_config(
     for setting in ("openai_base_url", "anthropic_base_url"):
         url = getattr(providers, setting)
         setattr(providers, setting, _check_url(setting, url, layers, given=url))
+    for number, endpoint in enumerate(config.endpoints, 1):
+        given = endpoint.url
+        url = normalise_host(given) if endpoint.provider == "ollama" else given.strip()
+        problem = url_problem(url)
+        if problem is not None:
+            raise ConfigError(
+                f"endpoint {number} ([[endpoints]] url = {given!r}) is not a usable URL: "
+                f"{problem}; a good one looks like {_EXAMPLE_URL[endpoint.provider]}"
+            )
+        endpoint.url = url.rstrip("/")
     return config
+
+
+_EXAMPLE_URL = {
+    "ollama": "http://gpu2:11434",
+    "openai": "http://gpu2:8080/v1",
+    "anthropic": "https://api.anthropic.com",
+}

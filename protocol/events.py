@@ -117,6 +117,7 @@ class ModelCallEnded(_Event):
     temperature: float | None = None
     finish_reason: str | None = None
     streamed: bool = False
+    endpoint: str = ""  # the URL of the server that answered (or failed) the call
     trace_id: str = ""
     span_id: str = ""
     parent_id: str | None = None

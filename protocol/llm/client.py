@@ -31,6 +31,8 @@ from protocol.llm.errors import (
     ServerUnreachable,
     TruncatedAnswer,
 )
+from protocol.llm.pool import AllDown, Place, places
+from protocol.llm.pool_board import PROCESS_BOARD, Board, Held
 from protocol.llm.server_errors import URL_FIELD, URL_SETTING, client_error, how_to_start
 from protocol.llm.server_info import ServerInfo, fitted_route
 from protocol.llm.shaping import (
@@ -70,6 +72,7 @@ from protocol.tracing import OpenSpan, Tracer
 ROLE_HEADER = "X-Agent-Team-Role"  # lets a scripted server tell the roles apart
 PROGRESS_EVERY = 0.2  # seconds between two progress reports of a streaming answer
 PROGRESS_TAIL = 2000  # characters of the text so far that a progress report carries
+SLOT_POLL = 0.02  # seconds between two looks for a free slot when every endpoint is full
 
 
 class ModelClient:
@@ -85,6 +88,7 @@ class ModelClient:
         rng: Callable[[], float] = random.random,
         tracer: Tracer | None = None,
         on_progress: Callable[[CallProgress], None] | None = None,
+        board: Board | None = None,
     ) -> None:
         self.config = config
         self.role = role
@@ -97,6 +101,11 @@ class ModelClient:
         else:
             self.provider = self.configured.provider
         self.wire = WIRE_FORMATS[self.provider]
+        # Where its calls may go (pool.py), and the slots they take there: on the team's
+        # board when an agent gives it, else on this process's.
+        self.places = places(config, self.provider, self.configured.model, role)
+        self.board = board if board is not None else PROCESS_BOARD
+        self._url = self.places[0].url  # the endpoint of the call in progress (or the last)
         self.transport = transport or HttpxTransport(config.limits.connect_timeout)
         if config.providers.record_cassettes and self.configured.provider != "cassette":
             folder = Path(config.providers.record_cassettes).expanduser()
@@ -138,20 +147,24 @@ class ModelClient:
         """What the server says of this model (llama.cpp's /props, Ollama's /api/show), asked
         once per client; unknowns from a server that does not say, never an error."""
         if self._info is None:
-            self._info = server_info.fetch(
-                self.transport,
-                self.provider,
-                self.base_url,
-                self.configured.model,
-                self._headers(),
-                min(self.config.limits.read_timeout, server_info.INFO_TIMEOUT),
-            )
+            for place in self.places:  # the first endpoint that answers tells
+                self._info = server_info.fetch(
+                    self.transport,
+                    self.provider,
+                    place.url,
+                    self.configured.model,
+                    self._headers(),
+                    min(self.config.limits.read_timeout, server_info.INFO_TIMEOUT),
+                )
+                if self._info.answered:
+                    break
+        assert self._info is not None
         return self._info
 
     @property
     def base_url(self) -> str:
-        url: str = getattr(self.config.providers, URL_FIELD[self.provider])
-        return url.rstrip("/")
+        """The URL of the endpoint that has the call in progress (or had the last one)."""
+        return self._url
 
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {ROLE_HEADER: self.role}
@@ -296,6 +309,7 @@ class ModelClient:
                 temperature=temperature,
                 finish_reason=self._answer.finish_reason if self._answer else None,
                 streamed=self._streamed,
+                endpoint=self._url,
             ),
             self._sent,
             answer,
@@ -397,30 +411,31 @@ class ModelClient:
     # --- HTTP with retries -------------------------------------------------------------
 
     def _where(self) -> str:
-        return f"the {self.provider} server at {self.base_url}"
+        return f"the {self.provider} server at {self._url}"
 
     def _request(
-        self, method: str, path: str, body: Any = None, *, stream: bool = False
+        self, method: str, path: str, body: Any = None, *, stream: bool = False, url: str = ""
     ) -> HttpResponse:
+        """Send to an endpoint of the pool (or to `url` alone), within its capacity. A failure
+        of the connection, a 429 or a 5xx marks the endpoint down: the call goes on at once to
+        another one that is up, or after a backoff when none is."""
         limits = self.config.limits
-        url = self.base_url + path
-        tries = limits.max_retries + 1
+        options = [Place(url.rstrip("/"), None, listed=False)] if url else self.places
+        tries = limits.max_retries + len(options)
+        force = False
         for attempt in range(1, tries + 1):
+            held = self._take(options, force)
+            self._url = held.place.url
             try:
-                response = (
-                    self._stream(url, body)
-                    if stream
-                    else self.transport.request(
-                        method, url, body, self._headers(), limits.read_timeout
-                    )
-                )
+                response = self._send(method, self._url + path, body, stream)
             except ConnectFailed as exc:
+                self.board.failed(held.place)
                 if attempt == tries:
                     raise ServerUnreachable(
-                        f"cannot reach {self._where()} ({exc}) after {_tries(tries)}. "
-                        + how_to_start(self.provider, self.base_url)
+                        f"cannot reach {self._everywhere(options)} ({exc}) after "
+                        f"{_tries(tries)}. " + how_to_start(self.provider, self._url)
                     ) from None
-                self._sleep(self._backoff(attempt, None))
+                force = self._pause(options, held.place, attempt, None)
                 continue
             except UnusableURL as exc:
                 raise BadServerURL(
@@ -430,17 +445,22 @@ class ModelClient:
                 ) from None
             except ReadTimedOut:
                 raise ModelTimeout(
-                    f"no answer from {self.configured.model} at {self.base_url} within "
+                    f"no answer from {self.configured.model} at {self._url} within "
                     f"{limits.read_timeout:g}s: the model may be too slow for this machine; "
                     "raise limits.read_timeout or choose a smaller model"
                 ) from None
+            finally:
+                self.board.give_back(held)
             status = response.status
             if status < 400:
+                self.board.succeeded(held.place)
                 return response
             detail = error_text(response.body)
             if status == 429 or status >= 500:
+                retry_after = _seconds(response.headers.get("retry-after"))
+                self.board.failed(held.place, retry_after or 0.0)
                 if attempt < tries:
-                    self._sleep(self._backoff(attempt, response.headers.get("retry-after")))
+                    force = self._pause(options, held.place, attempt, retry_after)
                     continue
                 busy = "busy (429)" if status == 429 else f"failing ({status})"
                 raise ServerError(
@@ -449,19 +469,56 @@ class ModelClient:
             raise self._client_error(status, detail)
         raise AssertionError("unreachable")
 
+    def _send(self, method: str, url: str, body: Any, stream: bool) -> HttpResponse:
+        if stream:
+            return self._stream(url, body)
+        return self.transport.request(
+            method, url, body, self._headers(), self.config.limits.read_timeout
+        )
+
+    def _take(self, options: list[Place], force: bool) -> Held:
+        """A slot on an endpoint, waiting while every endpoint that is up is at its capacity
+        (as a server's own queue would, up to the read timeout)."""
+        waited = time.monotonic()
+        while True:
+            got = self.board.take(options, force=force)
+            if isinstance(got, Held):
+                return got
+            if isinstance(got, AllDown):  # down by others' failures: probe the soonest back
+                force = True
+                continue
+            if time.monotonic() - waited > self.config.limits.read_timeout:
+                raise ModelTimeout(
+                    f"no free slot on {self._everywhere(options)} within "
+                    f"{self.config.limits.read_timeout:g}s: every one was at its capacity; "
+                    "raise an endpoint's capacity or add one ([[endpoints]])"
+                )
+            self._sleep(SLOT_POLL)
+
+    def _pause(
+        self, options: list[Place], failed: Place, attempt: int, retry_after: float | None
+    ) -> bool:
+        """After a failure on `failed`: nothing when another endpoint is up (the call goes
+        there), else the backoff. Returns whether the next try must force a down endpoint."""
+        if self.board.up_besides(options, failed):
+            return False
+        self._sleep(self._backoff(attempt, retry_after))
+        return True
+
+    def _everywhere(self, options: list[Place]) -> str:
+        if len(options) == 1:
+            return self._where()
+        urls = ", ".join(p.url for p in options)
+        return f"any of the {len(options)} {self.provider} endpoints ({urls})"
+
     def _client_error(self, status: int, detail: str) -> Exception:
         return client_error(status, detail, self.provider, self.configured.model, self.role,
                             self._where())  # fmt: skip
 
-    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
         limits = self.config.limits
-        if retry_after:
-            try:
-                seconds = float(retry_after)
-            except ValueError:
-                seconds = math.nan
-            if math.isfinite(seconds):
-                return min(max(seconds, 0.0), 60.0)
+        if retry_after is not None:
+            return retry_after
         delay: float = min(limits.backoff_max, limits.backoff_base * 2 ** (attempt - 1))
         return delay * (0.5 + self._rng() / 2)  # jitter: spread retries of parallel agents
 
@@ -504,9 +561,9 @@ class ModelClient:
 
     # --- listing models (for `team doctor`) ------------------------------------------------
 
-    def available_models(self) -> list[str]:
+    def available_models(self, url: str = "") -> list[str]:
         """The models the server has: Ollama's /api/tags, or OpenAI's /models (with
-        llama.cpp's aliases)."""
+        llama.cpp's aliases). `url`: that endpoint's; else any endpoint's that answers."""
         if self.provider not in ("ollama", "openai"):
             raise NotImplementedError("Anthropic's model list needs no check: the key decides")
         path, key, field = (
@@ -514,7 +571,7 @@ class ModelClient:
             if self.provider == "ollama"
             else ("/models", "data", "id")
         )
-        body = self._request("GET", path).body
+        body = self._request("GET", path, url=url).body
         entries = body.get(key) if isinstance(body, dict) else None
         if not isinstance(entries, list):
             raise ServerError(
@@ -529,6 +586,17 @@ class ModelClient:
 
 def _looks_like_answer(body: dict[str, Any]) -> bool:
     return any(key in body for key in ("message", "choices", "content"))
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A Retry-After of seconds, within 0..60; None when absent or not a number."""
+    if not retry_after:
+        return None
+    try:
+        seconds = float(retry_after)
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), 60.0) if math.isfinite(seconds) else None
 
 
 def _tries(n: int) -> str:
