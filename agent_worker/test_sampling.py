@@ -33,7 +33,7 @@ from coordinator.verify import PYTEST
 from protocol.config import Config, SamplingSettings
 from protocol.environment import is_secret_path
 from protocol.layout import Layout
-from protocol.llm import ChatMessage, ModelClient, ModelError
+from protocol.llm import ChatMessage, ModelClient, ModelError, pool
 from protocol.llm.types import CallProgress
 from protocol.sandbox import Sandbox
 from protocol.workspace_files import read_text_inside
@@ -286,9 +286,12 @@ class TestSampler:
 
 
 def server_capacity(config: Config, client: ModelClient) -> int:
-    """How many requests the role's server answers at once: the configured slots of its
-    provider, else what the server says (llama.cpp's /props), else 1 (never more than it
-    serves: beyond its slots, requests only queue)."""
+    """How many requests the role's servers answer at once: the capacities of its endpoints
+    in the pool, else the configured slots of its provider, else what the server says
+    (llama.cpp's /props), else 1 (never more than they serve: beyond, requests only wait)."""
+    pooled = pool.capacity(client.places)
+    if pooled:
+        return pooled
     configured = config.providers.slots.get(client.configured.provider)
     if configured:
         return max(1, configured)

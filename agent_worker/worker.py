@@ -85,6 +85,7 @@ from protocol.llm import (
     ToolCall,
     TruncatedAnswer,
 )
+from protocol.llm.pool_board import FileBoard
 from protocol.messages import GuidanceMessage, Message, ShutdownRequestMessage, utc_now
 from protocol.plan import DodCriterion, Plan
 from protocol.reports import ExplorationReport
@@ -167,6 +168,7 @@ class Worker:
         self.mailbox = Mailbox(self.layout, self.team.id)
         self.store = TaskStore(self.layout)
         self.view = View(self.name, self.layout.log_file(self.name))
+        self.board = FileBoard(self.layout.pool_dir)  # the team's model-server slots
         self.stop = threading.Event()
         self._exiting = threading.Event()
         self._record_lock = threading.Lock()
@@ -562,7 +564,11 @@ class Worker:
 
     def _client(self, config: Config, tracer: Tracer) -> ModelClient:
         return ModelClient(
-            config, MODEL_ROLE[self.role], tracer=tracer, on_progress=self.view.model_progress
+            config,
+            MODEL_ROLE[self.role],
+            tracer=tracer,
+            on_progress=self.view.model_progress,
+            board=self.board,
         )
 
     def _samples_tests(self, assignment: TaskAssignment, config: Config) -> bool:

@@ -40,6 +40,7 @@ from coordinator.inbox_watch import ALL_STATES, collect, follow, is_info, needs_
 from coordinator.lifecycle import kill_team
 from coordinator.liveness import FINISHED, liveness_problems
 from coordinator.logs import agent_logs, follow_lines, last_lines, log_files
+from coordinator.pool_status import endpoint_loads
 from coordinator.tmux import TeamSession, socket_name
 from coordinator.trace_export import TRAINING_FIELDS
 from coordinator.trajectories import RunOnDisk
@@ -80,6 +81,7 @@ from protocol.agents import is_running, read_agent, read_agents
 from protocol.config import Config, ConfigError, TeamSettings, load_config
 from protocol.display import inert
 from protocol.events import EventTail, read_events
+from protocol.llm import pool
 from protocol.llm.client import URL_FIELD, URL_SETTING
 from protocol.locks import HeldLock
 from protocol.messages import is_agent_name
@@ -485,7 +487,8 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
     progress (tasks per status), dod (iteration, criteria [{id, passed, detail}], steps [{name,
     passed, detail}]), budget ([{ts, scope, limit, used, task_id}], the budgets reached) and
     approval (the plan waiting for `team approve`: {plan, request_id, round, feedback,
-    asked_at}, else null).
+    asked_at}, else null), endpoints (the model servers the roles call: [{url, provider,
+    roles, capacity, in_flight, failures, down_for, state, holders, listed}]).
     docs/observability.md describes them.
 
     \b
@@ -510,6 +513,10 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
     # Shown, and in --json, but not an exit 1: a team between two looks can show them.
     gone = liveness_problems(info, agents, tasks, is_running)
     proposal = None if layout.plan_json.exists() else Proposal.load(layout.plan_proposal_json)
+    try:
+        endpoints = endpoint_loads(layout, load_config(layout.config_toml), agents)
+    except ConfigError:  # said by the commands that use the config
+        endpoints = []
     if as_json:
         _print_json(
             {
@@ -524,6 +531,7 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
                 "dod": activity.dod_json(),
                 "budget": activity.budget_json(),
                 "approval": proposal.model_dump(mode="json") if proposal else None,
+                "endpoints": [load.as_json() for load in endpoints],
             }
         )
     else:
@@ -539,6 +547,8 @@ def status(c: Context, as_json: bool, watch: bool, interval: float) -> None:
             )
         if agents:
             c.out.print(views.agents_table(agents, [is_running(a) for a in agents]))
+        if any(load.listed for load in endpoints):  # a pool of [[endpoints]]
+            c.out.print(views.endpoints_table(endpoints))
         if tasks:
             c.out.print(views.status_table(tasks, {i: t.spend for i, t in activity.tasks.items()}))
         else:
@@ -729,21 +739,31 @@ def _check_model_server(config: Config) -> None:
     """A team whose planner's server is not even listening would only wait: say so now,
     exit 1. Only a connection is asked for (what a busy server answers is the team's own
     calls' business, and one that goes away later is waited for)."""
-    provider = config.route("plan").provider
-    if provider not in URL_FIELD:
+    route = config.route("plan")
+    if route.provider not in URL_FIELD:
         return  # a cassette: no server
-    url = getattr(config.providers, URL_FIELD[provider])
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname or "", port), timeout=5).close()
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot reach the {provider} server at {url} ({exc.strerror or exc}): start it "
-            f"(for Ollama: `ollama serve`), or set {URL_SETTING[provider]} to where it runs. "
-            "The team needs its model server from the start: nothing was started. "
-            "`team doctor` checks the server and every model."
-        ) from None
+    provider = route.provider
+    options = pool.places(config, provider, route.model, "plan")
+    failures = []
+    for place in options:  # one endpoint of the pool that listens is enough to start
+        parts = urlsplit(place.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname or "", port), timeout=5).close()
+            return
+        except OSError as exc:
+            failures.append(f"{place.url} ({exc.strerror or exc})")
+    where = (
+        f"the {provider} server at {failures[0]}: start it (for Ollama: `ollama serve`), or "
+        f"set {URL_SETTING[provider]} to where it runs"
+        if not options[0].listed
+        else f"any {provider} endpoint of the planner's model ({'; '.join(failures)}): "
+        "start one, or fix [[endpoints]]"
+    )
+    raise click.ClickException(
+        f"cannot reach {where}. The team needs its model server from the start: nothing was "
+        "started. `team doctor` checks the server and every model."
+    )
 
 
 def _start_lock(directory: Path, what: str) -> HeldLock:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from protocol.config import Config
 from protocol.llm import ModelClient, ModelError
+from protocol.llm.pool import endpoint_label
 from protocol.llm.server_info import ServerInfo
 from protocol.roles import ROLES, Role
 from protocol.sandbox import NO_SANDBOX_HINT, probe_sandbox
@@ -129,9 +130,11 @@ def check_models(config: Config) -> list[Check]:
             if route.provider == "cassette":
                 checks.append(Check(f"model {role}", True, f"replays {route.cassette}"))
                 continue
-            by_server.setdefault((client.provider, client.base_url), []).append(role)
+            for place in client.places:  # every endpoint of the pool that serves it
+                by_server.setdefault((client.provider, place.url), []).append(role)
         for (provider, url), roles in by_server.items():
             checks += _server_checks(config, provider, url, [(r, clients[r]) for r in roles])
+        checks += _unused_endpoints(config, {url for _, url in by_server})
     finally:
         for client in clients.values():
             client.close()
@@ -146,13 +149,33 @@ def _server_checks(
         detail = "API key set" if has_key else "ANTHROPIC_API_KEY is not set"
         return [Check(f"{provider} {url}", has_key, detail)]
     try:
-        available = set(roles[0][1].available_models())
+        available = set(roles[0][1].available_models(url))
     except ModelError as exc:
         return [Check(f"{provider} {url}", False, str(exc))]
-    checks = [Check(f"{provider} {url}", True, f"reachable, {len(available)} models")]
+    [place] = [p for p in roles[0][1].places if p.url == url]
+    room = f", capacity {place.capacity}" if place.capacity else ""
+    serves = f", serves {', '.join(r for r, _ in roles)}" if place.listed else ""
+    detail = f"reachable, {len(available)} models{room}{serves}"
+    checks = [Check(f"{provider} {url}", True, detail)]
     for role, client in roles:
         checks += _model_checks(role, client, provider, available)
     return checks
+
+
+def _unused_endpoints(config: Config, used: set[str]) -> list[Check]:
+    """An endpoint of [[endpoints]] that no role's model goes to: a typo in its models or
+    roles, most likely (a warning: the team works without it)."""
+    return [
+        Check(
+            f"endpoint {endpoint.url}",
+            False,
+            f"serves none of the configured models and roles ({endpoint_label(endpoint)}): "
+            "check its models, roles and provider",
+            needed=False,
+        )
+        for endpoint in config.endpoints
+        if endpoint.url not in used
+    ]
 
 
 def run_checks(config: Config) -> list[Check]:

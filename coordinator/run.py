@@ -87,6 +87,7 @@ from protocol.llm import (
     ServerUnreachable,
     TruncatedAnswer,
 )
+from protocol.llm.pool_board import FileBoard
 from protocol.messages import utc_now
 from protocol.plan import Plan, PlanAnswer, load_plan
 from protocol.reports import ExplorationReport, RcaReport
@@ -145,6 +146,7 @@ class Coordinator:
             store_limit_bytes=self.config.team.trace_store_bytes,
         )
         self.spent = TokenTally(self.layout.events_jsonl)
+        self.board = FileBoard(self.layout.pool_dir)  # the model-server slots it shares
         self.build = Build(
             self.store,
             self.runner,
@@ -563,7 +565,7 @@ class Coordinator:
         reason = self.model_down or "the model server is unreachable"
         self._set(self.team.status, f"waiting for the model server: {reason}")
         self.say("fail", f"waiting for the model server: {reason}")
-        with ModelClient(self.config, self.model_down_role) as client:
+        with ModelClient(self.config, self.model_down_role, board=self.board) as client:
             while True:
                 self.receiver.process_pending()
                 if self.stop_reason:
@@ -593,7 +595,11 @@ class Coordinator:
         while True:
             try:
                 with ModelClient(
-                    self.config, role, tracer=tracer, on_progress=self.pane.model_progress
+                    self.config,
+                    role,
+                    tracer=tracer,
+                    on_progress=self.pane.model_progress,
+                    board=self.board,
                 ) as client:
                     answer = client.chat(messages, schema=schema, temperature=temperature)
                     parsed = answer.parsed

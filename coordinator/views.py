@@ -13,6 +13,7 @@ from coordinator.activity import Spend
 from coordinator.approval import HOW_TO_ANSWER, Proposal, render_plan
 from coordinator.inbox_watch import entry_time, is_info, needs_handling
 from coordinator.logs import LogFile
+from coordinator.pool_status import EndpointLoad
 from protocol import USER, InboxEntry, Task, TaskStatus, TeamInfo, summarize
 from protocol.agents import AgentRecord
 from protocol.display import inert, inert_line
@@ -153,6 +154,24 @@ def agents_table(agents: list[AgentRecord], alive: list[bool]) -> Table:
             Text("yes" if up else "no", style="green" if up else "red"),
             str(agent.current_task or "-"),
             f"{age:.0f}s ago",
+        )
+    return table
+
+
+def endpoints_table(loads: list[EndpointLoad]) -> Table:
+    """The model-server pool: each endpoint's calls in flight against its capacity."""
+    table = Table()
+    for column in ("endpoint", "serves", "load", "state", "calls from"):
+        table.add_column(column)
+    for load in loads:
+        room = "-" if load.capacity is None else str(load.capacity)
+        style = "green" if load.state == "up" else "yellow" if load.state == "probing" else "red"
+        table.add_row(
+            inert_line(load.url),
+            ", ".join(load.roles),
+            f"{load.in_flight}/{room}",
+            Text(load.state, style=style),
+            inert_line(", ".join(load.holders) or "-"),
         )
     return table
 

@@ -185,6 +185,11 @@ class Layout:
         return self.snapshots_dir / str(iteration)
 
     @property
+    def pool_dir(self) -> Path:
+        """The model-server pool's board of slots (protocol/llm/pool_board.py)."""
+        return self.root / "pool"
+
+    @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
 
