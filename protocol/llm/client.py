@@ -453,7 +453,8 @@ class ModelClient:
                 self.board.give_back(held)
             status = response.status
             if status < 400:
-                self.board.succeeded(held.place)
+                if held.failing:  # a probe that found it back
+                    self.board.succeeded(held.place)
                 return response
             detail = error_text(response.body)
             if status == 429 or status >= 500:

@@ -37,6 +37,7 @@ class Held:
 
     place: Place
     slot: str
+    failing: bool = False  # the endpoint had failed (it is probed): a success clears that
 
 
 def _started(pid: int) -> float | None:
@@ -86,7 +87,7 @@ class Board(ABC):
                 "started": self._started,
                 "since": now,
             }
-            return Held(picked, slot)
+            return Held(picked, slot, failing=picked.key in health)
 
     def give_back(self, held: Held) -> None:
         with self.transaction() as state:
