@@ -152,9 +152,9 @@ def _server_checks(
         available = set(roles[0][1].available_models(url))
     except ModelError as exc:
         return [Check(f"{provider} {url}", False, str(exc))]
-    [place] = [p for p in roles[0][1].places if p.url == url]
-    room = f", capacity {place.capacity}" if place.capacity else ""
-    serves = f", serves {', '.join(r for r, _ in roles)}" if place.listed else ""
+    listed = [p for _, c in roles for p in c.places if p.url == url and p.listed]
+    room = f", capacity {listed[0].capacity}" if listed else ""
+    serves = f", serves {', '.join(r for r, _ in roles)}" if listed else ""
     detail = f"reachable, {len(available)} models{room}{serves}"
     checks = [Check(f"{provider} {url}", True, detail)]
     for role, client in roles:

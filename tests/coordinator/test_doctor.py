@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -160,3 +161,31 @@ def test_a_server_without_props_says_it_does_not_say(tmp_path: object) -> None:
     assert build["detail"] == (
         "coder is available: the server does not say what it can do (no /props or /api/show)"
     )
+
+
+def test_every_endpoint_of_the_pool_is_checked(ollama: ScriptedServer, tmp_path: Path) -> None:
+    scenario = Scenario.model_validate({"models": [{"name": "small:7b"}]})
+    with ScriptedServer(scenario) as second:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[[endpoints]]\nurl = "{ollama.url}"\nmodels = ["small:7b"]\ncapacity = 2\n'
+            f'[[endpoints]]\nurl = "{second.url}"\nmodels = ["small:7b"]\n'
+            '[[endpoints]]\nurl = "http://127.0.0.1:9"\nmodels = ["small:7b"]\n'
+            '[[endpoints]]\nurl = "http://127.0.0.1:7"\nmodels = ["smal:7b"]\n'
+        )
+        code, checks = doctor(
+            {"OLLAMA_HOST": ollama.url, "TEAM_CONFIG": str(config), **routes()}, tmp_path
+        )
+    by_name = {str(c["check"]): c for c in checks}
+    assert code == 1  # an endpoint is down
+    assert by_name[f"ollama {ollama.url}"]["detail"] == (
+        "reachable, 2 models, capacity 2, serves plan, build, explore, test, rca"
+    )
+    assert by_name[f"ollama {second.url}"]["ok"]
+    down = by_name["ollama http://127.0.0.1:9"]
+    assert not down["ok"] and "cannot reach" in str(down["detail"])
+    unused = by_name["endpoint http://127.0.0.1:7"]
+    assert not unused["ok"] and not unused["needed"]
+    assert "serves none of the configured models" in str(unused["detail"])
+    # the planner's model is on no endpoint: the provider's URL serves it
+    assert by_name["model plan"]["ok"]
