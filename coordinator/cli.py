@@ -634,8 +634,9 @@ def _read_tasks(store: TaskStore) -> tuple[list[Task], list[str]]:
 @workspace_option
 @pass_context
 def doctor(c: Context, as_json: bool) -> None:
-    """Check that this machine can run a team: tmux and git, the model server and every
-    configured model, and the bubblewrap sandbox. Exits 1 when a needed check fails.
+    """Check that this machine can run a team: tmux and git, the model server (every endpoint
+    of a pool of [[endpoints]]) and every configured model on it, and the bubblewrap sandbox.
+    Exits 1 when a needed check fails; an endpoint that serves no role is a warning.
 
     The models come from the configuration: defaults, ~/.config/agent-team/config.toml, the
     workspace's .agents/config.toml, then OLLAMA_HOST, OPENAI_BASE_URL, TEAM_MODEL_<ROLE>...

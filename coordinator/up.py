@@ -255,7 +255,9 @@ def _refuse_a_running_team(team: Team, here: Path) -> None:
 
 def _prepare_in_place(workspace: Path, task: str) -> Team:
     try:
-        workspace.mkdir(parents=True, exist_ok=True)
+        # .agents/ first: a directory that cannot be written to is said as such, before git
+        # init fails there with words of its own.
+        Layout.of(workspace).root.mkdir(parents=True, exist_ok=True)
         created = git.init_own(workspace)
         team, _ = init_workspace(workspace, task=task)
     except OSError as exc:
