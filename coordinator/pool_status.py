@@ -10,7 +10,7 @@ from protocol import Layout
 from protocol.agents import AgentRecord
 from protocol.config import Config
 from protocol.llm.pool import Place, places
-from protocol.llm.pool_board import FileBoard
+from protocol.llm.pool_board import FileBoard, MemoryBoard
 from protocol.roles import ROLES
 
 
@@ -49,7 +49,8 @@ def endpoint_loads(layout: Layout, config: Config, agents: list[AgentRecord]) ->
             by_place.setdefault((route.provider, place), []).append(role)
     if not by_place:
         return []
-    board = FileBoard(layout.pool_dir)
+    # No board yet (no call made, or a workspace that cannot be written to): nothing in flight.
+    board = FileBoard(layout.pool_dir) if layout.pool_dir.is_dir() else MemoryBoard()
     names = {agent.pid: agent.name for agent in agents}
     loads = board.loads([place for _, place in by_place])
     return [
