@@ -193,6 +193,7 @@ class Tracer:
             prompt_tokens=call.prompt_tokens,
             completion_tokens=call.completion_tokens,
             cached_tokens=call.cached_tokens,
+            endpoint=call.endpoint,  # where it ran: the pool's endpoint
         )
         self.close(span, call.outcome)
 

@@ -23,7 +23,7 @@ from protocol.llm import ChatMessage, ModelClient, ServerUnreachable
 from protocol.llm.pool import AllDown, Full, Health, Place, choose, down_for, places
 from protocol.llm.pool_board import FileBoard, Held, MemoryBoard
 from protocol.llm.scripted import Scenario, ScriptedServer
-from protocol.tracing import Tracer
+from protocol.tracing import Tracer, read_spans
 from tests.processes import kill9
 
 MODEL = "m"
@@ -237,6 +237,8 @@ def test_the_trace_says_where_each_call_ran(
     ended = [e for e in read_events(tmp_path / ".agents" / "events.jsonl").events
              if isinstance(e, ModelCallEnded)]  # fmt: skip
     assert [e.endpoint for e in ended] == [f"{one.url}/v1"]
+    [span] = read_spans(tracer.spans_path)
+    assert span.attrs["endpoint"] == f"{one.url}/v1"
 
 
 # --- the decisions --------------------------------------------------------------------------
