@@ -50,9 +50,13 @@ def endpoint_loads(layout: Layout, config: Config, agents: list[AgentRecord]) ->
     if not by_place:
         return []
     # No board yet (no call made, or a workspace that cannot be written to): nothing in flight.
-    board = FileBoard(layout.pool_dir) if layout.pool_dir.is_dir() else MemoryBoard()
+    options = [place for _, place in by_place]
+    try:
+        board = FileBoard(layout.pool_dir) if layout.pool_dir.is_dir() else MemoryBoard()
+        loads = board.loads(options)
+    except OSError:  # a board it cannot lock (another user's team, a read-only mount)
+        loads = MemoryBoard().loads(options)
     names = {agent.pid: agent.name for agent in agents}
-    loads = board.loads([place for _, place in by_place])
     return [
         EndpointLoad(
             url=load.url,

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -136,11 +137,18 @@ def start_lock_path(directory: Path) -> Path:
     name = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = folder.lstat()
     except OSError as exc:
         raise UpError(
             f"cannot make {folder}, where the start locks of team commands are kept: "
             f"{exc.strerror or exc}; set XDG_RUNTIME_DIR to a folder of yours you can write to"
         ) from None
+    # In a shared temporary directory, a folder someone else made (or a link) is not ours.
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        raise UpError(
+            f"{folder}, where the start locks of team commands are kept, is not a folder of "
+            "yours that only you can write to: remove it, or set XDG_RUNTIME_DIR to one"
+        )
     return folder / f"start-{name}.lock"
 
 

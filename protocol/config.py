@@ -29,7 +29,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from protocol.roles import ROLES, Role
 
@@ -83,7 +83,7 @@ class Providers(_Strict):
     record_cassettes: str | None = None  # a directory: every exchange goes to <role>.json
     # Requests each provider's server answers at once (llama.cpp's -np, OLLAMA_NUM_PARALLEL);
     # unset: what the server says (llama.cpp's /props), else 1. Candidates never ask more.
-    slots: dict[ProviderName, int] = Field(default_factory=dict)
+    slots: dict[ProviderName, PositiveInt] = Field(default_factory=dict)
     # Stream answers (Ollama NDJSON, OpenAI SSE) so that a pane shows a call as it runs;
     # false for a server that cannot. Anthropic and cassettes never stream.
     stream: bool = True

@@ -444,6 +444,7 @@ class ModelClient:
                     f"{getattr(Providers(), URL_FIELD[self.provider])})"
                 ) from None
             except ReadTimedOut:
+                self.board.failed(held.place)  # calls go elsewhere meanwhile, if they can
                 raise ModelTimeout(
                     f"no answer from {self.configured.model} at {self._url} within "
                     f"{limits.read_timeout:g}s: the model may be too slow for this machine; "
@@ -452,9 +453,9 @@ class ModelClient:
             finally:
                 self.board.give_back(held)
             status = response.status
+            if held.failing and status < 500 and status != 429:  # a probe that found it back
+                self.board.succeeded(held.place)
             if status < 400:
-                if held.failing:  # a probe that found it back
-                    self.board.succeeded(held.place)
                 return response
             detail = error_text(response.body)
             if status == 429 or status >= 500:
@@ -480,7 +481,7 @@ class ModelClient:
     def _take(self, options: list[Place], force: bool) -> Held:
         """A slot on an endpoint, waiting while every endpoint that is up is at its capacity
         (as a server's own queue would, up to the read timeout)."""
-        waited = time.monotonic()
+        waited = 0.0  # counted in polls: the sleep may be a test's, which does not wait
         while True:
             got = self.board.take(options, force=force)
             if isinstance(got, Held):
@@ -488,7 +489,8 @@ class ModelClient:
             if isinstance(got, AllDown):  # down by others' failures: probe the soonest back
                 force = True
                 continue
-            if time.monotonic() - waited > self.config.limits.read_timeout:
+            waited += SLOT_POLL
+            if waited > self.config.limits.read_timeout:
                 raise ModelTimeout(
                     f"no free slot on {self._everywhere(options)} within "
                     f"{self.config.limits.read_timeout:g}s: every one was at its capacity; "

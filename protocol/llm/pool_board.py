@@ -69,15 +69,22 @@ class Board(ABC):
         yield from self._state()
 
     def take(self, options: Sequence[Place], *, force: bool = False) -> Held | Full | AllDown:
-        """A slot on the place `choose` picks. `force`: every endpoint is down and the call
-        has waited its backoff, so the one back soonest is tried anyway (still within its
-        capacity): how one endpoint that failed is retried."""
+        """A slot on the place `choose` picks. `force`: every endpoint is down, so the one
+        back soonest is tried anyway (still within its capacity): how an endpoint that
+        failed is retried after the call's backoff, and how a call that finds them all down
+        probes one."""
         with self.transaction() as state:
             now = self.clock()
             self._drop_dead(state)
             in_flight = _counts(state)
             health = {url: Health(**h) for url, h in state["health"].items()}
-            picked = choose(options, in_flight, {} if force else health, now)
+            judged = health
+            if force:
+                down = [o for o in options if health.get(o.key, Health()).down(now)]
+                if len(down) == len(options):  # still all down: the soonest back
+                    options = [min(down, key=lambda o: health[o.key].down_until)]
+                judged = {}
+            picked = choose(options, in_flight, judged, now)
             if not isinstance(picked, Place):
                 return picked
             slot = uuid.uuid4().hex[:12]
@@ -97,9 +104,11 @@ class Board(ABC):
         """The endpoint failed a call: passed over for longer with each failure in a row."""
         with self.transaction() as state:
             now = self.clock()
-            before = state["health"].get(place.url, {})
-            failures = int(before.get("failures", 0)) + 1
-            until = now + max(down_for(failures), at_least)
+            before = Health(**state["health"].get(place.url, {}))
+            # Calls that were in flight when it went down fail together: one outage, one
+            # failure (counted again only once it is probed, or was up).
+            failures = before.failures + (0 if before.down(now) else 1)
+            until = max(before.down_until, now + max(down_for(failures), at_least))
             state["health"][place.url] = {"failures": failures, "down_until": until}
 
     def succeeded(self, place: Place) -> None:
@@ -163,6 +172,7 @@ def _valid(data: Any) -> State:
         and all(isinstance(s, dict) and isinstance(s.get("url"), str)
                 for s in data["slots"].values())
         and all(isinstance(h, dict) and set(h) == {"failures", "down_until"}
+                and isinstance(h["failures"], int) and isinstance(h["down_until"], int | float)
                 for h in data["health"].values())
     ):  # fmt: skip
         return data

@@ -60,3 +60,18 @@ def test_an_unwritable_lock_folder_says_what_to_set(
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(blocked))
     with pytest.raises(UpError, match="set XDG_RUNTIME_DIR"):
         start_lock_path(tmp_path)
+
+
+def test_a_lock_folder_another_could_write_to_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    folder = tmp_path / f"agent-team-{os.getuid()}"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    with pytest.raises(UpError, match="not a folder of yours that only you can write to"):
+        start_lock_path(tmp_path)
+    folder.rmdir()
+    folder.symlink_to(tmp_path)
+    with pytest.raises(UpError, match="not a folder of yours"):
+        start_lock_path(tmp_path)

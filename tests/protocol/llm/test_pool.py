@@ -19,7 +19,7 @@ import pytest
 from protocol.config import Config, ConfigError, load_config
 from protocol.events import ModelCallEnded, read_events
 from protocol.layout import Layout
-from protocol.llm import ChatMessage, ModelClient, ServerUnreachable
+from protocol.llm import ChatMessage, ModelClient, ModelError, ModelTimeout, ServerUnreachable
 from protocol.llm.pool import AllDown, Full, Health, Place, choose, down_for, places
 from protocol.llm.pool_board import FileBoard, Held, MemoryBoard
 from protocol.llm.scripted import Scenario, ScriptedServer
@@ -128,12 +128,19 @@ def test_three_servers_share_the_work_of_agents_in_processes_of_their_own(
     agents = [
         subprocess.Popen(
             [sys.executable, str(CALLER), str(board), config.model_dump_json(), "5"],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
         for _ in range(3)
     ]
+    for agent in agents:
+        assert agent.stdout is not None and agent.stdout.readline().strip() == "ready"
+    for agent in agents:
+        assert agent.stdin is not None
+        agent.stdin.write("go\n")
+        agent.stdin.flush()
     outputs = [agent.communicate(timeout=60)[0].split() for agent in agents]
     assert [agent.returncode for agent in agents] == [0, 0, 0]
     assert sum(map(len, outputs)) == 15
@@ -303,3 +310,48 @@ def test_a_bad_endpoint_url_is_a_config_error_that_names_it(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="capacity"):
         load_config(env={}, user_config=tmp_path / "none.toml",
                     overrides={"endpoints": [{"url": "http://ok:1", "capacity": 0}]})  # fmt: skip
+
+
+def test_calls_failing_together_are_one_failure_and_a_forced_try_goes_to_the_soonest_back() -> None:
+    now = [100.0]
+    board = MemoryBoard(clock=lambda: now[0])
+    a, b = Place("http://a", 4), Place("http://b", 4)
+    for _ in range(4):  # four calls in flight on `a` when it went down
+        board.failed(a)
+    board.failed(b)
+    now[0] += 0.5
+    board.failed(b, at_least=5.0)
+    loads = {load.url: load for load in board.loads([a, b])}
+    assert loads["http://a"].failures == 1 and loads["http://b"].failures == 1
+    held = board.take([b, a], force=True)
+    assert isinstance(held, Held) and held.place == a and held.failing  # back in 0.5 s, not 5
+    now[0] += 1.0
+    board.failed(a)  # its probe failed: out for longer
+    assert {x.url: x.failures for x in board.loads([a])} == {"http://a": 2}
+
+
+def test_a_call_that_finds_every_slot_taken_waits_no_longer_than_the_read_timeout(
+    tmp_path: Path,
+) -> None:
+    config = pool_config(tmp_path, ("http://127.0.0.1:9", 1), limits={"read_timeout": 0.2})
+    board = MemoryBoard()
+    assert isinstance(board.take(places(config, "openai", MODEL, "build")), Held)  # ours: alive
+    slept: list[float] = []
+    client = ModelClient(config, "build", board=board, sleep=slept.append)
+    with pytest.raises(ModelTimeout, match="no free slot on the openai server"):
+        client.chat([ChatMessage.user("hi")])
+    assert len(slept) == 10  # 0.2 s in polls of 20 ms, counted, not timed
+
+
+def test_a_probe_answered_at_all_brings_the_endpoint_back(
+    tmp_path: Path, servers: Callable[..., ScriptedServer]
+) -> None:
+    server = servers(answering(status=400, error="bad request"))
+    config = pool_config(tmp_path, (server, 2), limits={"max_retries": 0})
+    board = MemoryBoard(clock=lambda: 0.0)
+    [place] = places(config, "openai", MODEL, "build")
+    board.failed(place)
+    client = ModelClient(config, "build", board=board)
+    with pytest.raises(ModelError):
+        client.chat([ChatMessage.user("hi")])
+    assert board.loads([place])[0].failures == 0  # it answered: up, not probed for ever
