@@ -14,6 +14,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,6 +74,31 @@ ROLE_HEADER = "X-Agent-Team-Role"  # lets a scripted server tell the roles apart
 PROGRESS_EVERY = 0.2  # seconds between two progress reports of a streaming answer
 PROGRESS_TAIL = 2000  # characters of the text so far that a progress report carries
 SLOT_POLL = 0.02  # seconds between two looks for a free slot when every endpoint is full
+# Failovers a call may make, per endpoint, besides its retries: each marks an endpoint down,
+# so they come only as fast as down endpoints are probed back in.
+FAILOVERS_PER_ENDPOINT = 3
+
+
+@dataclass
+class Retries:
+    """What a call has left after a failure: a failover to an endpoint that is up costs no
+    retry (a call waiting for a busy endpoint while a dead one is probed must not run out of
+    retries); a backoff, when every endpoint is down, costs one."""
+
+    max_retries: int
+    failovers: int
+    tries: int = 0  # HTTP tries made
+    retries: int = 0  # backoffs taken
+    failover: bool = False  # what the last failure led to
+
+    def more(self, another_is_up: bool) -> bool:
+        """Whether the call goes on after a failure, and how (`failover`)."""
+        self.failover = another_is_up and self.failovers > 0
+        if self.failover:
+            self.failovers -= 1
+            return True
+        self.retries += 1
+        return self.retries <= self.max_retries
 
 
 class ModelClient:
@@ -418,24 +444,32 @@ class ModelClient:
     ) -> HttpResponse:
         """Send to an endpoint of the pool (or to `url` alone), within its capacity. A failure
         of the connection, a 429 or a 5xx marks the endpoint down: the call goes on at once to
-        another one that is up, or after a backoff when none is."""
+        another one that is up (a failover, which costs no retry), or after a backoff when
+        none is (a retry: `max_retries` of them)."""
         limits = self.config.limits
         options = [Place(url.rstrip("/"), None, listed=False)] if url else self.places
-        tries = limits.max_retries + len(options)
+        retry = Retries(limits.max_retries, FAILOVERS_PER_ENDPOINT * len(options))
         force = False
-        for attempt in range(1, tries + 1):
+        while True:
             held = self._take(options, force)
             self._url = held.place.url
+            retry.tries += 1
             try:
                 response = self._send(method, self._url + path, body, stream)
             except ConnectFailed as exc:
                 self.board.failed(held.place)
-                if attempt == tries:
+                if not retry.more(self.board.up_besides(options, held.place)):
+                    advice = (
+                        "Start one of them, or fix their url in [[endpoints]] (`team doctor` "
+                        "checks each)."
+                        if options[0].listed
+                        else how_to_start(self.provider, self._url)
+                    )
                     raise ServerUnreachable(
                         f"cannot reach {self._everywhere(options)} ({exc}) after "
-                        f"{_tries(tries)}. " + how_to_start(self.provider, self._url)
+                        f"{_tries(retry.tries)}. {advice}"
                     ) from None
-                force = self._pause(options, held.place, attempt, None)
+                force = self._pause(retry, None)
                 continue
             except UnusableURL as exc:
                 raise BadServerURL(
@@ -461,15 +495,14 @@ class ModelClient:
             if status == 429 or status >= 500:
                 retry_after = _seconds(response.headers.get("retry-after"))
                 self.board.failed(held.place, retry_after or 0.0)
-                if attempt < tries:
-                    force = self._pause(options, held.place, attempt, retry_after)
+                if retry.more(self.board.up_besides(options, held.place)):
+                    force = self._pause(retry, retry_after)
                     continue
                 busy = "busy (429)" if status == 429 else f"failing ({status})"
                 raise ServerError(
-                    f"{self._where()} kept {busy} through {_tries(tries)}: {detail}", status
+                    f"{self._where()} kept {busy} through {_tries(retry.tries)}: {detail}", status
                 )
             raise self._client_error(status, detail)
-        raise AssertionError("unreachable")
 
     def _send(self, method: str, url: str, body: Any, stream: bool) -> HttpResponse:
         if stream:
@@ -498,14 +531,12 @@ class ModelClient:
                 )
             self._sleep(SLOT_POLL)
 
-    def _pause(
-        self, options: list[Place], failed: Place, attempt: int, retry_after: float | None
-    ) -> bool:
-        """After a failure on `failed`: nothing when another endpoint is up (the call goes
-        there), else the backoff. Returns whether the next try must force a down endpoint."""
-        if self.board.up_besides(options, failed):
+    def _pause(self, retry: Retries, retry_after: float | None) -> bool:
+        """Before the next try: nothing for a failover (the call goes to an endpoint that is
+        up), else the backoff. Returns whether the next try must force a down endpoint."""
+        if retry.failover:
             return False
-        self._sleep(self._backoff(attempt, retry_after))
+        self._sleep(self._backoff(retry.retries, retry_after))
         return True
 
     def _everywhere(self, options: list[Place]) -> str:

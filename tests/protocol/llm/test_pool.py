@@ -198,7 +198,8 @@ def test_every_endpoint_down_is_retried_with_backoff_then_said(tmp_path: Path) -
     client = ModelClient(config, "build", board=MemoryBoard(), sleep=slept.append)
     with pytest.raises(ServerUnreachable, match="any of the 2 openai endpoints") as caught:
         client.chat([ChatMessage.user("hi")])
-    assert "after 4 tries" in str(caught.value)  # max_retries + one per endpoint
+    assert "after 4 tries" in str(caught.value)  # a failover, then a try after each backoff
+    assert "fix their url in [[endpoints]]" in str(caught.value)
     assert len(slept) == 2  # a backoff only once both were down
 
 
@@ -355,3 +356,32 @@ def test_a_probe_answered_at_all_brings_the_endpoint_back(
     with pytest.raises(ModelError):
         client.chat([ChatMessage.user("hi")])
     assert board.loads([place])[0].failures == 0  # it answered: up, not probed for ever
+
+
+def test_a_call_waiting_for_a_busy_endpoint_outlasts_the_probes_of_a_dead_one(
+    tmp_path: Path, servers: Callable[..., ScriptedServer]
+) -> None:
+    """Seen on two real llama.cpp servers: one killed while the other wrote a long answer.
+    The call that had been on the dead one waited for the busy one, and meanwhile probed the
+    dead one each time its time out ended; those failovers must not use up its retries."""
+    long = {"match": {"contains": "long"}, "reply": {"content": "ok", "delay": 3.5}}
+    slow = servers(
+        Scenario.model_validate(
+            {"models": [{"name": MODEL}], "rules": [long, {"reply": {"content": "ok"}}]}
+        )
+    )
+    config = pool_config(tmp_path, ("http://127.0.0.1:9", 1), (slow, 1),
+                         limits={"max_retries": 0})  # fmt: skip
+    board = MemoryBoard()
+    busy = threading.Thread(
+        target=lambda: ModelClient(config, "build", board=board).chat([ChatMessage.user("long")])
+    )
+    busy.start()
+    while not slow.log:  # the slow one is at work on the other call
+        time.sleep(0.01)
+    client = ModelClient(config, "build", board=board)
+    assert client.chat([ChatMessage.user("b")]).text == "ok"
+    busy.join()
+    assert client.base_url == f"{slow.url}/v1"
+    [dead] = [x for x in board.loads(client.places) if x.url == "http://127.0.0.1:9/v1"]
+    assert dead.failures >= 3  # tried, then probed at 1 s and 3 s while it waited
