@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -118,3 +119,23 @@ class Output:
         code = self.proc.wait(timeout=timeout)
         self._reader.join(timeout=10)
         return code
+
+
+def in_threads(work: Callable[[], None], count: int, timeout: float = 60) -> None:
+    """`work` in `count` threads at once (agents of a team, say); the first error any of them
+    raised is raised here."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # raised by the test's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    if errors:
+        raise errors[0]

@@ -17,6 +17,7 @@ from protocol.llm import ChatMessage, ModelClient
 from protocol.llm.errors import TruncatedAnswer
 from protocol.llm.pool import places
 from protocol.llm.pool_board import FileBoard
+from tests.processes import in_threads
 from tests.real.server import ALIAS, LlamaServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -47,24 +48,15 @@ def pool_config(tmp_path: Path, *servers: LlamaServer) -> Config:
 def ask_at_once(config: Config, board: FileBoard, agents: int, prompt: str) -> list[str]:
     """One call from each of `agents` clients at once; the endpoint each ran on."""
     went: list[str] = []
-    errors: list[BaseException] = []
 
     def agent() -> None:
-        try:
-            with ModelClient(config, "build", board=board) as client:
-                # A story that ran to the cap was answered all the same.
-                with contextlib.suppress(TruncatedAnswer):
-                    assert client.chat([ChatMessage.user(prompt)], temperature=0.0).text.strip()
-                went.append(client.base_url)
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
+        with ModelClient(config, "build", board=board) as client:
+            # A story that ran to the cap was answered all the same.
+            with contextlib.suppress(TruncatedAnswer):
+                assert client.chat([ChatMessage.user(prompt)], temperature=0.0).text.strip()
+            went.append(client.base_url)
 
-    threads = [threading.Thread(target=agent) for _ in range(agents)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(240)
-    assert not errors, errors
+    in_threads(agent, agents, timeout=240)
     return went
 
 

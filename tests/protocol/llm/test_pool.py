@@ -24,7 +24,7 @@ from protocol.llm.pool import AllDown, Full, Health, Place, choose, down_for, pl
 from protocol.llm.pool_board import FileBoard, Held, MemoryBoard
 from protocol.llm.scripted import Scenario, ScriptedServer
 from protocol.tracing import Tracer, read_spans
-from tests.processes import kill9
+from tests.processes import in_threads, kill9
 
 MODEL = "m"
 CALLER = Path(__file__).parents[1] / "procs" / "pool_caller.py"
@@ -85,23 +85,14 @@ def run_agents(
 ) -> list[str]:
     """`agents` threads, each with its own client, making `calls` calls; where each went."""
     went: list[str] = []
-    errors: list[BaseException] = []
 
     def agent() -> None:
-        try:
-            with ModelClient(config, "build", board=board) as client:
-                for n in range(calls):
-                    client.chat([ChatMessage.user(f"call {n}")])
-                    went.append(client.base_url)
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
+        with ModelClient(config, "build", board=board) as client:
+            for n in range(calls):
+                client.chat([ChatMessage.user(f"call {n}")])
+                went.append(client.base_url)
 
-    threads = [threading.Thread(target=agent) for _ in range(agents)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
+    in_threads(agent, agents)
     return went
 
 
