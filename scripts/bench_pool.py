@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -70,7 +69,7 @@ def run(count: int, calls: int, answer_s: float) -> dict[str, Any]:
     servers = [ScriptedServer(scenario).start() for _ in range(count)]
     try:
         with tempfile.TemporaryDirectory(prefix="bench-pool-") as scratch:
-            command = [sys.executable, os.environ.get("BENCH_AGENT", __file__), "--agent", scratch,
+            command = [sys.executable, __file__, "--agent", scratch,
                        config_for(servers).model_dump_json(), str(calls // AGENTS)]  # fmt: skip
             agents = [
                 subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

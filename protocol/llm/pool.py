@@ -35,10 +35,6 @@ class Place:
     capacity: int | None
     listed: bool = True  # from [[endpoints]]; False: the provider's URL
 
-    @property
-    def key(self) -> str:
-        return self.url
-
 
 @dataclass
 class Health:
@@ -114,8 +110,8 @@ def choose(
     usable: list[tuple[int, float, int, Place]] = []
     up = 0
     for order, place in enumerate(options):
-        state = health.get(place.key, Health())
-        busy = in_flight.get(place.key, 0)
+        state = health.get(place.url, Health())
+        busy = in_flight.get(place.url, 0)
         if state.down(now):
             continue
         up += 1
@@ -128,11 +124,11 @@ def choose(
         return min(usable, key=lambda u: u[:3])[3]
     if up:
         return Full()
-    return AllDown(min(options, key=lambda p: health.get(p.key, Health()).down_until))
+    return AllDown(min(options, key=lambda p: health.get(p.url, Health()).down_until))
 
 
 def endpoint_label(endpoint: Endpoint) -> str:
-    """An endpoint as `team doctor` and `team status` name it."""
+    """An endpoint as `team doctor` names it."""
     what = ", ".join(endpoint.models) if endpoint.models else f"any {endpoint.provider} model"
     roles = f"; roles {', '.join(endpoint.roles)}" if endpoint.roles else ""
     return f"{endpoint.url} ({what}{roles}; capacity {endpoint.capacity})"

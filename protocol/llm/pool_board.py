@@ -69,7 +69,7 @@ class Board(ABC):
         yield from self._state()
 
     def take(self, options: Sequence[Place], *, force: bool = False) -> Held | Full | AllDown:
-        """A slot on the place `choose` picks. `force`: every endpoint is down, so the one
+        """A slot on the place `choose` picks. `force`: when every endpoint is down, the one
         back soonest is tried anyway (still within its capacity): how an endpoint that
         failed is retried after the call's backoff, and how a call that finds them all down
         probes one."""
@@ -77,14 +77,10 @@ class Board(ABC):
             now = self.clock()
             self._drop_dead(state)
             in_flight = _counts(state)
-            health = {url: Health(**h) for url, h in state["health"].items()}
-            judged = health
-            if force:
-                down = [o for o in options if health.get(o.key, Health()).down(now)]
-                if len(down) == len(options):  # still all down: the soonest back
-                    options = [min(down, key=lambda o: health[o.key].down_until)]
-                judged = {}
-            picked = choose(options, in_flight, judged, now)
+            health = _health(state)
+            picked = choose(options, in_flight, health, now)
+            if force and isinstance(picked, AllDown):  # the soonest back, down or not
+                picked = choose([picked.soonest], in_flight, {}, now)
             if not isinstance(picked, Place):
                 return picked
             slot = uuid.uuid4().hex[:12]
@@ -94,7 +90,7 @@ class Board(ABC):
                 "started": self._started,
                 "since": now,
             }
-            return Held(picked, slot, failing=picked.key in health)
+            return Held(picked, slot, failing=picked.url in health)
 
     def give_back(self, held: Held) -> None:
         with self.transaction() as state:
@@ -120,8 +116,8 @@ class Board(ABC):
         once, with no backoff)."""
         with self.transaction() as state:
             now = self.clock()
-            health = {url: Health(**h) for url, h in state["health"].items()}
-        return any(o != place and not health.get(o.key, Health()).down(now) for o in options)
+            health = _health(state)
+        return any(o != place and not health.get(o.url, Health()).down(now) for o in options)
 
     def loads(self, options: Sequence[Place]) -> list[Load]:
         """Each endpoint's slots in use and health, for `team status`."""
@@ -129,11 +125,11 @@ class Board(ABC):
             now = self.clock()
             self._drop_dead(state)
             slots = list(state["slots"].values())
-            health = {url: Health(**h) for url, h in state["health"].items()}
+            health = _health(state)
         out = []
         for place in options:
             mine = [s for s in slots if s.get("url") == place.url]
-            state_of = health.get(place.key, Health())
+            state_of = health.get(place.url, Health())
             out.append(
                 Load(
                     place.url,
@@ -151,6 +147,10 @@ class Board(ABC):
         dead = [slot for slot, held in state["slots"].items() if not _alive(held)]
         for slot in dead:
             del state["slots"][slot]
+
+
+def _health(state: State) -> dict[str, Health]:
+    return {url: Health(**h) for url, h in state["health"].items()}
 
 
 def _counts(state: State) -> dict[str, int]:
